@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
-    ingest_chunk_rows: int = Field(default=500_000, ge=1_000)
+    ingest_chunk_rows: int = Field(default=200_000, ge=1_000)
 
     @field_validator("database_url")
     @classmethod

@@ -42,8 +42,10 @@ def flag_anomalies(
     ref: RobustReference, categories: NDArray[np.str_], amounts: NDArray[np.float64]
 ) -> NDArray[np.bool_]:
     """True where the amount is anomalous for its category, shape (n,)."""
-    c = pd.Series(categories)
-    med = c.map(ref.median).fillna(ref.global_median).to_numpy(dtype=np.float64)
-    scale = c.map(ref.scale).fillna(ref.global_scale).to_numpy(dtype=np.float64)
+    codes, uniques = pd.factorize(np.asarray(categories, dtype=object))
+    med_u = np.array([ref.median.get(u, ref.global_median) for u in uniques] + [0.0])
+    scale_u = np.array([ref.scale.get(u, ref.global_scale) for u in uniques] + [1.0])
+    med = med_u[codes]
+    scale = scale_u[codes]
     z = (np.log1p(np.maximum(amounts, 0)) - med) / scale
     return np.abs(z) > THRESHOLD

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any
 
 import numpy as np
@@ -163,8 +165,7 @@ def ingest_file(
     t0 = time.perf_counter()
     report = FileReport(entity=entity, file=path.name)
 
-    chunks = read_chunks(path, schema, chunk_rows)
-    first = next(chunks, None)  # header problems raise here, before any write
+    chunks = read_chunks(path, schema, chunk_rows)  # header problems raise here
     sha = file_sha256(path)
     if not force:
         with engine.connect() as conn:
@@ -195,11 +196,10 @@ def ingest_file(
                 run_id,
                 reload_sha=sha if force else None,
             )
-            all_chunks = _prepend(first, chunks)
-            for raw in all_chunks:
-                loader.add(raw)
+            for prepared in _prepared_in_background(chunks, loader):
+                loader.apply(prepared)
                 if progress is not None:
-                    progress(entity, raw.bytes_read, size)
+                    progress(entity, prepared.raw.bytes_read, size)
             loader.finish()
             queries.finish_ingest_run(
                 conn, run_id, status="succeeded", counts=report.counts()
@@ -216,14 +216,66 @@ def ingest_file(
     return report
 
 
-def _prepend(first: RawChunk | None, rest: Iterator[RawChunk]) -> Iterator[RawChunk]:
-    if first is not None:
-        yield first
-    yield from rest
+def _prepared_in_background(
+    chunks: Iterator[RawChunk], loader: _FileLoader
+) -> Iterator[_Prepared]:
+    """Read, clean and prepare the next chunks in a thread while this one is written.
+
+    Arrow's readers and kernels and SQLite's statement steps release the GIL, so
+    on two cores the preparation overlaps with the database writes. At most one
+    chunk waits, so memory stays bounded; an error in the thread is raised here.
+    """
+    queue: Queue[_Prepared | BaseException | None] = Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for raw in chunks:
+                prepared = loader.prepare(raw)
+                while not stop.is_set():
+                    try:
+                        queue.put(prepared, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(None)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="nbo-ingest-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+@dataclass
+class _Prepared:
+    """One chunk, cleaned and checked, ready to write."""
+
+    raw: RawChunk
+    result: Cleaned
+    suspects: pa.Table  # rows whose key may repeat an earlier chunk's
+    encoded: Any  # the writer's encoding of result.table (None for customers)
 
 
 class _FileLoader:
-    """Per-file state inside the file's transaction."""
+    """Per-file state inside the file's transaction.
+
+    :meth:`prepare` runs in the reader thread and touches only ``seen``,
+    ``anomaly_ref`` and read-only lookups; :meth:`apply` runs in the caller's
+    thread and does all database work.
+    """
 
     def __init__(
         self,
@@ -272,8 +324,8 @@ class _FileLoader:
         self.alias_records: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ chunks
-    def add(self, raw: RawChunk) -> None:
-        self.report.rows_read += raw.table.num_rows
+    def prepare(self, raw: RawChunk) -> _Prepared:
+        """Everything for one chunk that needs no database (runs in a thread)."""
         cleaned = clean_chunk(
             self.schema, raw.table, raw.first_row, self.as_of, self.file_name
         )
@@ -282,18 +334,48 @@ class _FileLoader:
         repairs = [cleaned.repairs]
         table, more = self._remap_aliases(table, raw)
         repairs += more
-        table, dq, dr = self._dedupe(table, raw)
+        table, dq, dr, suspects = self._dedupe(table, raw)
         quarantine.append(dq)
         repairs.append(dr)
         table, rq = self._references(table, raw)
         quarantine.append(rq)
         if self.entity == "transactions":
             table = self._anomalies(table)
+        is_suspect = _np_mask(pc.is_in(table["_row"], value_set=suspects))
+        suspect_rows = table.filter(pa.array(is_suspect))
+        table = table.filter(pa.array(~is_suspect))
         result = Cleaned(table, pa.concat_tables(quarantine), pa.concat_tables(repairs))
+        encoded = None
+        if self.entity != "customers" and table.num_rows:
+            encoded = self.writer.encode(table)
+        return _Prepared(raw, result, suspect_rows, encoded)
+
+    def apply(self, prepared: _Prepared) -> None:
+        """Write one prepared chunk (main thread, inside the file's transaction)."""
+        self.report.rows_read += prepared.raw.table.num_rows
+        result = prepared.result
+        if prepared.suspects.num_rows:
+            keep, q, r = self._confirm_duplicates(prepared.raw, prepared.suspects)
+            result = Cleaned(
+                result.table,
+                pa.concat_tables([result.quarantine, q]),
+                pa.concat_tables([result.repairs, r]),
+            )
+            if keep.num_rows:
+                if self.entity == "customers":
+                    result = Cleaned(
+                        pa.concat_tables([result.table, keep]),
+                        result.quarantine,
+                        result.repairs,
+                    )
+                else:
+                    self.writer.add(keep)
         if self.entity == "customers":
             self.pending.append(result)
-        else:
-            self._write(result)
+            return
+        if prepared.encoded is not None:
+            self.writer.add_encoded(prepared.encoded, result.table.num_rows)
+        self._record(result)
 
     def finish(self) -> None:
         if self.entity == "customers":
@@ -319,6 +401,9 @@ class _FileLoader:
 
     def _write(self, result: Cleaned) -> None:
         self.writer.add(result.table)
+        self._record(result)
+
+    def _record(self, result: Cleaned) -> None:
         q, rep = result.quarantine, result.repairs
         self.q_reasons.update(q.column("reason").to_pylist())
         self.r_reasons.update(rep.column("reason").to_pylist())
@@ -373,23 +458,37 @@ class _FileLoader:
 
     def _dedupe(
         self, table: pa.Table, raw: RawChunk
-    ) -> tuple[pa.Table, pa.Table, pa.Table]:
-        """Drop exact repeats of earlier rows; quarantine same-key, other-values rows."""
+    ) -> tuple[pa.Table, pa.Table, pa.Table, pa.Array]:
+        """Drop exact repeats of earlier rows of this chunk; quarantine same-key,
+        other-values rows. Rows whose key hash was seen in an earlier chunk are
+        returned as suspects (their ``_row``) for :meth:`_confirm_duplicates`."""
+        no_rows = pa.array([], pa.int64())
         if table.num_rows == 0:
-            return table, QUARANTINE_SCHEMA.empty_table(), REPAIR_SCHEMA.empty_table()
+            return (
+                table,
+                QUARANTINE_SCHEMA.empty_table(),
+                REPAIR_SCHEMA.empty_table(),
+                no_rows,
+            )
         keys = _key_strings(self.schema, table)
         h = string_hash64(keys)
         first = first_occurrence(h)
         in_chunk = first != np.arange(h.size)
         before = self.seen.contains(h) & ~in_chunk
         self.seen.add(h[~in_chunk])
-        if not (in_chunk.any() or before.any()):
-            return table, QUARANTINE_SCHEMA.empty_table(), REPAIR_SCHEMA.empty_table()
+        rows = table["_row"].to_numpy()
+        suspects = pa.array(rows[before], pa.int64())
+        if not in_chunk.any():
+            return (
+                table,
+                QUARANTINE_SCHEMA.empty_table(),
+                REPAIR_SCHEMA.empty_table(),
+                suspects,
+            )
         names = list(self.schema.names)
         drop = np.zeros(h.size, dtype=bool)
         conflict = np.zeros(h.size, dtype=bool)
         other_row = np.zeros(h.size, dtype=np.int64)
-        rows = table["_row"].to_numpy()
         key_list = keys.to_pylist()
         for p in np.flatnonzero(in_chunk):
             f = int(first[p])
@@ -399,29 +498,52 @@ class _FileLoader:
                 table.slice(f, 1).select(names).to_pylist()[0]
             )
             drop[p], conflict[p], other_row[p] = same, not same, rows[f]
-        cand = np.flatnonzero(before)
-        if cand.size:
-            key_tuples = [
-                tuple(table[k][int(p)].as_py() for k in self.schema.key) for p in cand
-            ]
-            stored = {
-                tuple(r[k] for k in self.schema.key): r
-                for r in self.writer.fetch(key_tuples)
-            }
-            for p, kt in zip(cand, key_tuples, strict=True):
-                prior = stored.get(tuple(_canon_value(v) for v in kt)) or stored.get(kt)
-                if prior is None:
-                    continue  # hash collision with another key
-                mine = table.slice(int(p), 1).select(names).to_pylist()[0]
-                same = _canon(mine) == _canon({k: prior[k] for k in names})
-                drop[p], conflict[p] = same, not same
+        q, r = self._duplicate_tables(raw, table["_row"], drop, conflict, other_row)
+        keep = ~(drop | conflict)
+        return table.filter(pa.array(keep)), q, r, suspects
+
+    def _confirm_duplicates(
+        self, raw: RawChunk, suspects: pa.Table
+    ) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """Compare suspects with the rows this file already wrote (by real key)."""
+        names = list(self.schema.names)
+        n = suspects.num_rows
+        drop = np.zeros(n, dtype=bool)
+        conflict = np.zeros(n, dtype=bool)
+        key_tuples = [
+            tuple(suspects[k][p].as_py() for k in self.schema.key) for p in range(n)
+        ]
+        stored = {
+            tuple(_canon_value(v) for v in (r[k] for k in self.schema.key)): r
+            for r in self.writer.fetch(key_tuples)
+        }
+        for p, kt in enumerate(key_tuples):
+            prior = stored.get(tuple(_canon_value(v) for v in kt))
+            if prior is None:
+                continue  # hash collision with another key: a new row
+            mine = suspects.slice(p, 1).select(names).to_pylist()[0]
+            same = _canon(mine) == _canon({k: prior[k] for k in names})
+            drop[p], conflict[p] = same, not same
+        q, r = self._duplicate_tables(
+            raw, suspects["_row"], drop, conflict, np.zeros(n, dtype=np.int64)
+        )
+        return suspects.filter(pa.array(~(drop | conflict))), q, r
+
+    def _duplicate_tables(
+        self,
+        raw: RawChunk,
+        row_col: pa.ChunkedArray | pa.Array,
+        drop: NDArray[np.bool_],
+        conflict: NDArray[np.bool_],
+        other_row: NDArray[np.int64],
+    ) -> tuple[pa.Table, pa.Table]:
         q = QUARANTINE_SCHEMA.empty_table()
         r = REPAIR_SCHEMA.empty_table()
         if drop.any():
             r = _repair_rows(
                 self.schema,
                 raw,
-                table["_row"],
+                row_col,
                 drop,
                 None,
                 "duplicate_row",
@@ -437,7 +559,7 @@ class _FileLoader:
             q = _quarantine_rows(
                 self.schema,
                 raw,
-                table["_row"],
+                row_col,
                 conflict,
                 None,
                 "duplicate_key",
@@ -449,8 +571,7 @@ class _FileLoader:
                 ],
                 self.file_name,
             )
-        keep = ~(drop | conflict)
-        return table.filter(pa.array(keep)), q, r
+        return q, r
 
     def _references(self, table: pa.Table, raw: RawChunk) -> tuple[pa.Table, pa.Table]:
         """Quarantine rows whose customer or account is unknown or quarantined."""

@@ -88,7 +88,10 @@ def _conform(table: pa.Table, schema: FileSchema, names: list[str]) -> pa.Table:
 
 
 def read_chunks(path: Path, schema: FileSchema, chunk_rows: int) -> Iterator[RawChunk]:
-    """Yield the file in chunks of about ``chunk_rows`` rows.
+    """The file in chunks of about ``chunk_rows`` rows.
+
+    The file and its header are checked now; the rows are read as the returned
+    iterator is consumed (a broken row later in the file raises then).
 
     Raises
     ------
@@ -102,9 +105,9 @@ def read_chunks(path: Path, schema: FileSchema, chunk_rows: int) -> Iterator[Raw
         raise FileFormatError(f"{path.name}: file is empty (expected a header row)")
     name = path.name.lower()
     if name.endswith(".parquet"):
-        yield from _read_parquet(path, schema, chunk_rows)
+        return _read_parquet(path, schema, chunk_rows)
     elif name.endswith(".csv") or name.endswith(".csv.gz"):
-        yield from _read_csv(path, schema, chunk_rows)
+        return _read_csv(path, schema, chunk_rows)
     else:
         raise FileFormatError(
             f"{path.name}: unsupported file type; expected one of {', '.join(SUFFIXES)}"
@@ -140,6 +143,7 @@ def _csv_stream(path: Path) -> tuple[_CountingFile, pa.NativeFile]:
 
 
 def _read_csv(path: Path, schema: FileSchema, chunk_rows: int) -> Iterator[RawChunk]:
+    """Check the header now; return the generator of chunks."""
     with path.open("rb") as f:
         head = f.read(4096)
     if b"\x00" in head and not path.name.lower().endswith(".gz"):
@@ -155,6 +159,12 @@ def _read_csv(path: Path, schema: FileSchema, chunk_rows: int) -> Iterator[RawCh
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileFormatError(f"{path.name}: not a readable CSV file ({exc})") from exc
     clean = _check_header(path, schema, names)
+    return _iter_csv(path, schema, names, clean, chunk_rows)
+
+
+def _iter_csv(
+    path: Path, schema: FileSchema, names: list[str], clean: list[str], chunk_rows: int
+) -> Iterator[RawChunk]:
     convert = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names},
         strings_can_be_null=True,
@@ -195,6 +205,16 @@ def _read_parquet(
             f"{path.name}: not a readable Parquet file ({exc})"
         ) from exc
     clean = _check_header(path, schema, pf.schema_arrow.names)
+    return _iter_parquet(path, pf, schema, clean, chunk_rows)
+
+
+def _iter_parquet(
+    path: Path,
+    pf: pq.ParquetFile,
+    schema: FileSchema,
+    clean: list[str],
+    chunk_rows: int,
+) -> Iterator[RawChunk]:
     total = max(pf.metadata.num_rows, 1)
     size = path.stat().st_size
     row = 1

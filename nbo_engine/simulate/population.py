@@ -146,12 +146,13 @@ def draw_population(
     age[partner] = age[head_of[partner]] + rng.normal(0, 3.5, partner.sum())
     child = role == 2
     age[child] = rng.uniform(18, 25, child.sum())
-    age[role == 0] = np.maximum(age[role == 0], 20)
-    age = np.clip(age, 18.2, 94)
-    age[(role == 0) & (sizes[hh_local] >= 3)] = np.maximum(
-        age[(role == 0) & (sizes[hh_local] >= 3)], 42
-    )
-    age[partner] = np.clip(age[partner], 18.2, 94)
+    young_head = (role == 0) & (age < 20)
+    age[young_head] = rng.uniform(20, 25, young_head.sum())
+    # Reflect rather than clip, so no two people pile up on the same birthday.
+    age = _fold(age, 18.2, 94.0)
+    parent = (role == 0) & (sizes[hh_local] >= 3) & (age < 42)
+    age[parent] = rng.uniform(42, 50, parent.sum())
+    age[partner] = _fold(age[partner], 18.2, 94.0)
 
     # Occupation by age.
     u = rng.random(n)
@@ -197,7 +198,14 @@ def draw_population(
     marital[child] = _MAR["single"]
 
     # Identity.
-    first = np.asarray(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), n)]
+    first_idx = rng.integers(0, len(FIRST_NAMES), n)
+    # Members of a household never share a given name.
+    for _ in range(3):
+        clash = (role >= 1) & (first_idx == first_idx[head_of])
+        first_idx[clash] = rng.integers(0, len(FIRST_NAMES), clash.sum())
+    clash = (role >= 1) & (first_idx == first_idx[head_of])
+    first_idx[clash] = (first_idx[clash] + 1) % len(FIRST_NAMES)
+    first = np.asarray(FIRST_NAMES)[first_idx]
     last = np.asarray(LAST_NAMES)[rng.integers(0, len(LAST_NAMES), n)]
     keep_name = (role >= 1) & (rng.random(n) < 0.8)
     last[keep_name] = last[head_of[keep_name]]
@@ -297,6 +305,13 @@ def draw_population(
         nu=nu,
         p_gg=spec["p_gg"][seg],
     )
+
+
+def _fold(x: NDArray[np.float64], low: float, high: float) -> NDArray[np.float64]:
+    """Reflect values into [low, high] (keeps the density smooth at the edges)."""
+    span = high - low
+    y = np.mod(x - low, 2 * span)
+    return low + np.where(y > span, 2 * span - y, y)
 
 
 def _segment_arrays(
