@@ -1,4 +1,4 @@
-"""``nbo``: the command line. Thin: parse, call one function, format the answer."""
+"""``nbo simulate``, ``nbo ingest``, ``nbo quarantine``, ``nbo contract``."""
 
 from __future__ import annotations
 
@@ -8,152 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
 
-from nbo_engine import __version__
-from nbo_engine.errors import NboError, StoreError
-
-app = typer.Typer(
-    name="nbo",
-    help="nbo-engine: next-best-offer and experimentation engine for retail banks.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-db_app = typer.Typer(
-    help="Create, migrate and inspect the store (NBO_DATABASE_URL).",
-    no_args_is_help=True,
-)
-quarantine_app = typer.Typer(
-    help="Rows that could not be loaded, with the reason.", no_args_is_help=True
-)
-app.add_typer(db_app, name="db")
-app.add_typer(quarantine_app, name="quarantine")
-
-console = Console()
-err = Console(stderr=True)
+from nbo_engine.cli._app import app, console, engine, fail, progress, require_migrated
+from nbo_engine.errors import NboError
 
 if TYPE_CHECKING:
     from nbo_engine.ingest import FileReport
-    from nbo_engine.store import Engine
 
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    return typer.Exit(code)
-
-
-def _engine() -> Engine:
-    from nbo_engine.store.engine import make_engine
-
-    return make_engine()
-
-
-def _require_migrated() -> None:
-    from nbo_engine.store import migrate
-
-    engine = _engine()
-    current = migrate.current_revision(engine)
-    head = migrate.head_revision()
-    if current != head:
-        raise StoreError(
-            f"the store at {engine.url.render_as_string(hide_password=True)} is at "
-            f"revision {current or 'none'}, expected {head}; run `nbo db upgrade`"
-        )
-
-
-@app.callback(invoke_without_command=True)
-def _main(
-    version: Annotated[
-        bool, typer.Option("--version", help="Print the version.")
-    ] = False,
-) -> None:
-    if version:
-        console.print(f"nbo-engine {__version__}")
-        raise typer.Exit()
-
-
-# ---------------------------------------------------------------------- db
-
-
-@db_app.command("upgrade")
-def db_upgrade(
-    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
-) -> None:
-    """Migrate the store up (creates every table on an empty database)."""
-    from nbo_engine.store import migrate
-
-    engine = _engine()
-    migrate.upgrade(engine, revision)
-    console.print(f"store at revision [bold]{migrate.current_revision(engine)}[/]")
-
-
-@db_app.command("downgrade")
-def db_downgrade(
-    revision: Annotated[
-        str, typer.Option(help="Target revision; 'base' drops every table.")
-    ] = "-1",
-) -> None:
-    """Migrate the store down one revision (or to --revision)."""
-    from nbo_engine.store import migrate
-
-    engine = _engine()
-    migrate.downgrade(engine, revision)
-    console.print(
-        f"store at revision [bold]{migrate.current_revision(engine) or 'base'}[/]"
-    )
-
-
-@db_app.command("status")
-def db_status() -> None:
-    """Schema revision, row counts and the latest file loads."""
-    from nbo_engine.store import migrate, queries
-
-    engine = _engine()
-    console.print(f"store: {engine.url.render_as_string(hide_password=True)}")
-    console.print(
-        f"revision: {migrate.current_revision(engine) or 'none'} "
-        f"(package head {migrate.head_revision()})"
-    )
-    _require_migrated()
-    t = Table("table", "rows", title="Rows")
-    for name, n in queries.table_counts(engine).items():
-        t.add_row(name, f"{n:,}")
-    console.print(t)
-    runs = queries.ingest_runs(engine, limit=20)
-    r = Table(
-        "run",
-        "entity",
-        "file",
-        "status",
-        "read",
-        "inserted",
-        "updated",
-        "quarantined",
-        title="Latest file loads",
-    )
-    for row in runs.itertuples():
-        r.add_row(
-            str(row.id),
-            str(row.entity),
-            Path(str(row.file)).name,
-            str(row.status),
-            f"{row.rows_read:,}",
-            f"{row.rows_inserted:,}",
-            f"{row.rows_updated:,}",
-            f"{row.rows_quarantined:,}",
-        )
-    console.print(r)
+quarantine_app = typer.Typer(
+    help="Rows that could not be loaded, with the reason.", no_args_is_help=True
+)
+app.add_typer(quarantine_app, name="quarantine")
 
 
 # ---------------------------------------------------------------------- simulate
@@ -185,11 +52,11 @@ def simulate(
     from nbo_engine.simulate import SimConfig, simulate_bank
 
     if format not in ("csv", "parquet"):
-        raise _fail(f"--format: expected csv or parquet, got {format!r}", 2)
+        raise fail(f"--format: expected csv or parquet, got {format!r}", 2)
     try:
         end = dt.date.fromisoformat(end_date)
     except ValueError:
-        raise _fail(f"--end-date: expected YYYY-MM-DD, got {end_date!r}", 2) from None
+        raise fail(f"--end-date: expected YYYY-MM-DD, got {end_date!r}", 2) from None
     config = SimConfig(
         customers=customers,
         weeks=weeks,
@@ -199,7 +66,7 @@ def simulate(
         chunk_customers=chunk,
     )
     fmt: Literal["csv", "parquet"] = "csv" if format == "csv" else "parquet"
-    with _progress(transient=True) as bar:
+    with progress(transient=True) as bar:
         task = bar.add_task("simulating", total=None)
 
         def tick(done: int, total: int) -> None:
@@ -216,18 +83,6 @@ def simulate(
 
 
 # ---------------------------------------------------------------------- ingest
-
-
-def _progress(transient: bool = False) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<16}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=transient,
-    )
 
 
 @app.command()
@@ -265,18 +120,18 @@ def ingest(
         try:
             when = dt.datetime.fromisoformat(as_of)
         except ValueError:
-            raise _fail(
+            raise fail(
                 f"--as-of: expected YYYY-MM-DD[THH:MM:SS], got {as_of!r}", 2
             ) from None
     if entity is not None and entity not in ENTITY_ORDER:
-        raise _fail(
+        raise fail(
             f"--entity: unknown entity {entity!r}; expected one of "
             f"{', '.join(ENTITY_ORDER)}",
             2,
         )
     try:
-        _require_migrated()
-        with _progress() as bar:
+        require_migrated()
+        with progress() as bar:
             tasks: dict[str, TaskID] = {}
 
             def tick(name: str, done: int, total: int) -> None:
@@ -286,7 +141,7 @@ def ingest(
 
             if entity is not None:
                 if path.is_dir():
-                    raise _fail(f"{path}: is a folder; with --entity give one file", 2)
+                    raise fail(f"{path}: is a folder; with --entity give one file", 2)
                 reports = [
                     ingest_file(
                         entity,
@@ -299,12 +154,12 @@ def ingest(
                 ]
             else:
                 if not path.is_dir():
-                    raise _fail(f"{path}: not a folder; for one file add --entity", 2)
+                    raise fail(f"{path}: not a folder; for one file add --entity", 2)
                 reports = ingest_dir(
                     path, as_of=when, force=force, chunk_rows=chunk_rows, progress=tick
                 )
     except NboError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if json_out:
         console.print_json(
             json.dumps(
@@ -392,11 +247,11 @@ def quarantine_list(
     from nbo_engine.store import queries
 
     try:
-        _require_migrated()
+        require_migrated()
     except NboError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     frame = queries.quarantine_frame(
-        _engine(), entity=entity, reason=reason, run_id=run, limit=limit
+        engine(), entity=entity, reason=reason, run_id=run, limit=limit
     )
     t = Table("run", "file", "row", "reason", "message", title="Quarantined rows")
     for row in frame.itertuples():
@@ -423,18 +278,16 @@ def quarantine_export(
     from nbo_engine.store import queries
 
     try:
-        _require_migrated()
+        require_migrated()
     except NboError as exc:
-        raise _fail(str(exc)) from None
-    frame = queries.quarantine_frame(
-        _engine(), entity=entity, reason=reason, run_id=run
-    )
+        raise fail(str(exc)) from None
+    frame = queries.quarantine_frame(engine(), entity=entity, reason=reason, run_id=run)
     if out.suffix.lower() == ".parquet":
         frame.to_parquet(out, index=False)
     elif out.suffix.lower() == ".csv":
         frame.to_csv(out, index=False)
     else:
-        raise _fail(f"--out: expected a .csv or .parquet file, got {out.name!r}", 2)
+        raise fail(f"--out: expected a .csv or .parquet file, got {out.name!r}", 2)
     console.print(f"wrote {len(frame):,} quarantined rows to {out}")
 
 
@@ -456,7 +309,3 @@ def contract(
     else:
         out.write_text(text + "\n")
         console.print(f"wrote {out}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

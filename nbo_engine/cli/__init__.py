@@ -1,0 +1,9 @@
+"""``nbo``: the command line. Thin: parse, call one function, format the answer.
+
+Each module registers its commands on the shared app from ``_app``.
+"""
+
+from nbo_engine.cli import data, db  # noqa: F401  (register commands)
+from nbo_engine.cli._app import app
+
+__all__ = ["app"]

@@ -1,0 +1,5 @@
+"""``python -m nbo_engine.cli``."""
+
+from nbo_engine.cli import app
+
+app()
