@@ -10,10 +10,15 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataValidationError",
+    "ExperimentSpecError",
     "FileFormatError",
     "NboError",
     "NotFittedError",
+    "PolicyFileError",
     "PolicySpecError",
+    "RuleError",
+    "SegmentationError",
+    "StateFormatError",
     "StoreError",
 ]
 
@@ -44,3 +49,43 @@ class NotFittedError(NboError, ValueError):
 
 class StoreError(NboError):
     """The database refused an operation or is not at the expected schema."""
+
+
+class ExperimentSpecError(PolicySpecError):
+    """An experiment definition (YAML) or a set of experiments is invalid."""
+
+
+class StateFormatError(NboError, ValueError):
+    """Serialised state (e.g. a bandit policy's bytes) is corrupt, of another
+    class, or of a format version this release cannot read."""
+
+
+class RuleError(PolicySpecError):
+    """An eligibility rule does not parse or does not fit the field schema.
+
+    ``issues`` holds ``(line, column, message)`` of every problem found,
+    positions 1-based within the rule text.
+    """
+
+    def __init__(self, issues: list[tuple[int, int, str]]) -> None:
+        self.issues: tuple[tuple[int, int, str], ...] = tuple(issues)
+        super().__init__(
+            "; ".join(f"line {ln}, column {col}: {msg}" for ln, col, msg in issues)
+        )
+
+
+class PolicyFileError(PolicySpecError):
+    """A policy file is invalid; ``problems`` lists every problem found, each
+    as ``file:line path: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        n = len(problems)
+        super().__init__(
+            f"{n} problem{'s' if n != 1 else ''} in the policy:\n" + "\n".join(problems)
+        )
+
+
+class SegmentationError(NboError, ValueError):
+    """No clustering candidate passed validation (stability, cluster sizes,
+    noise); the message lists every candidate and why it was rejected."""

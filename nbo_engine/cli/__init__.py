@@ -3,7 +3,13 @@
 Each module registers its commands on the shared app from ``_app``.
 """
 
-from nbo_engine.cli import data, db  # noqa: F401  (register commands)
+from nbo_engine.cli import (  # noqa: F401  (register commands)
+    data,
+    db,
+    experiment,
+    policy,
+    uplift,
+)
 from nbo_engine.cli._app import app
 
 __all__ = ["app"]
