@@ -11,7 +11,7 @@ export NBO_DATABASE_URL ?= sqlite:///$(DEMO)/nbo.db
 .PHONY: install demo test lint format bench postgres clean help
 
 help:
-	@echo "make demo     simulate a bank, load it into SQLite, print the ingest summary"
+	@echo "make demo     simulate a bank, load it into SQLite, score it, print segments and models"
 	@echo "make test     lint, type-check and run the tests on SQLite and PostgreSQL"
 	@echo "make lint     ruff + mypy;  make format  ruff format + fixes"
 	@echo "make bench    benchmarks (see docs/benchmarks.md)"
@@ -32,6 +32,10 @@ demo: install
 	$(BIN)/nbo simulate --customers $(DEMO_CUSTOMERS) --weeks 104 --seed 7 --dirt 0.02 --out $(DEMO)/data
 	$(BIN)/nbo ingest $(DEMO)/data
 	$(BIN)/nbo db status
+	$(BIN)/nbo score
+	$(BIN)/nbo segments show --kind cluster
+	$(BIN)/nbo segments show --kind value_tier
+	$(BIN)/nbo models list
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start

@@ -4,10 +4,12 @@ Each module registers its commands on the shared app from ``_app``.
 """
 
 from nbo_engine.cli import (  # noqa: F401  (register commands)
+    clv,
     data,
     db,
     experiment,
     policy,
+    scores,
     uplift,
 )
 from nbo_engine.cli._app import app

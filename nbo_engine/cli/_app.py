@@ -36,8 +36,19 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``error: message`` on stderr; return the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    """Print ``error: message`` on stderr; return the Exit to raise.
+
+    Not wrapped to the terminal (paths and column lists stay whole), and any
+    brackets in the message are printed as written, not read as markup.
+    """
+    from rich.markup import escape
+
+    err.print(
+        f"[bold red]error:[/] {escape(message)}",
+        highlight=False,
+        markup=True,
+        soft_wrap=True,
+    )
     return typer.Exit(code)
 
 

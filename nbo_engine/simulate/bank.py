@@ -130,8 +130,18 @@ def simulate_bank(
         n = min(config.chunk_customers, config.customers - first)
         rng = np.random.default_rng([config.seed, chunk])
         pop = draw_population(rng, params.segments, first, first, n, end, config.weeks)
+        snaps = tuple(
+            config.weeks - w for w in config.truth_snapshots if 0 < w < config.weeks
+        )
         hist = simulate_history(
-            rng, params, pop, market, campaigns, start, config.weeks
+            rng,
+            params,
+            pop,
+            market,
+            campaigns,
+            start,
+            config.weeks,
+            snapshot_weeks=snaps,
         )
         frames = build_frames(
             rng, params, pop, hist, market, campaigns, start, config.weeks

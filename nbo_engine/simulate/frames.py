@@ -322,6 +322,8 @@ def build_frames(
     out.truth["customers"] = _truth_customers(
         params, pop, hist, market, start, weeks, cid
     )
+    if hist.snapshots:
+        out.truth["snapshots"] = _truth_snapshots(hist, start, cid)
     del end
     return out
 
@@ -660,3 +662,25 @@ def _truth_customers(
         )
     del start
     return pa.table(cols)
+
+
+def _truth_snapshots(hist: History, start: np.datetime64, cid: pa.Array) -> pa.Table:
+    """One row per customer and snapshot: the true probabilities as of the day
+    before the snapshot week starts (data up to and including ``as_of``)."""
+    parts = []
+    for week, snap in sorted(hist.snapshots.items()):
+        as_of = start + np.timedelta64(7 * week - 1, "D")
+        cols: dict[str, pa.Array] = {
+            "customer_id": cid,
+            "as_of": pa.array(np.full(len(cid), as_of)),
+            "open": pa.array(snap["open"]),
+            "active": pa.array(snap["active"]),
+            "churn_prob_90d": pa.array(snap["churn_prob_90d"]),
+        }
+        for j, product in enumerate(PRODUCTS):
+            cols[f"held_{product}"] = pa.array(snap["held"][:, j])
+        for j, product in enumerate(PRODUCTS):
+            if product != "current":
+                cols[f"propensity_{product}"] = pa.array(snap["propensity"][:, j])
+        parts.append(pa.table(cols))
+    return pa.concat_tables(parts)

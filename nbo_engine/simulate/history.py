@@ -17,6 +17,7 @@ from nbo_engine.simulate.effects import (
     CONVERSION_WEEKS,
     EFFECT_WEEKS,
     churn_log_hazard,
+    churn_probability,
     offer_churn_shift,
     offer_conversion,
     take_up_log_hazard,
@@ -104,6 +105,9 @@ class History:
     cmp_convert_time: NDArray[np.float64]
     churn_shift_end: NDArray[np.float64]  # offer churn shift still active at end
     churn_shift_until: NDArray[np.float64]
+    #: week -> {"open", "active", "churn_prob_90d", "held" (n, n_products),
+    #: "propensity" (n, n_products)}: the true state at the start of that week.
+    snapshots: dict[int, dict[str, NDArray[Any]]]
 
 
 def _grouped_rank(groups: NDArray[np.int64], n_groups: int) -> NDArray[np.int64]:
@@ -121,8 +125,15 @@ def simulate_history(
     campaigns: tuple[Campaign, ...],
     window_start: np.datetime64,
     weeks: int,
+    snapshot_weeks: tuple[int, ...] = (),
 ) -> History:
-    """Simulate ``weeks`` weeks for the customers in ``pop``."""
+    """Simulate ``weeks`` weeks for the customers in ``pop``.
+
+    At each week in ``snapshot_weeks`` the true 90-day churn and product take-up
+    probabilities of every customer are recorded (``History.snapshots``), so
+    scores computed as of that week can be checked against the truth.
+    """
+    snapshots: dict[int, dict[str, NDArray[Any]]] = {}
     n = pop.n
     join_week = (pop.join_date - window_start).astype(np.float64) / 7.0
     t0 = np.where(join_week > 0, join_week, rng.uniform(0, 1, n))
@@ -222,6 +233,23 @@ def simulate_history(
             np.isfinite(lo) & (lo + term_weeks <= t + 1) & np.isinf(close_time[:, loan])
         )
         close_time[matured, loan] = lo[matured] + term_weeks[matured]
+        if t in snapshot_weeks:
+            snapshots[t] = _snapshot(
+                params,
+                pop,
+                t,
+                t0,
+                death_time,
+                closure,
+                open_time,
+                close_time,
+                comp_cum,
+                shift_val,
+                shift_until,
+                policy,
+                unemp,
+                hp_change,
+            )
 
         for ci in cmp_by_week.get(t, []):
             c = campaigns[ci]
@@ -359,4 +387,61 @@ def simulate_history(
         cmp_convert_time=cols[5].astype(np.float64),
         churn_shift_end=np.where(shift_until > weeks, shift_val, 0.0),
         churn_shift_until=shift_until,
+        snapshots=snapshots,
     )
+
+
+def _snapshot(
+    params: WorldParams,
+    pop: Population,
+    t: int,
+    t0: NDArray[np.float64],
+    death_time: NDArray[np.float64],
+    closure: NDArray[np.float64],
+    open_time: NDArray[np.float64],
+    close_time: NDArray[np.float64],
+    comp_cum: NDArray[np.int16],
+    shift_val: NDArray[np.float64],
+    shift_until: NDArray[np.float64],
+    policy: float,
+    unemp: float,
+    hp_change: float,
+) -> dict[str, NDArray[Any]]:
+    """True 90-day churn and take-up probabilities at the start of week ``t``."""
+    open_now = (t0 <= t) & (closure > t)
+    active = death_time > t
+    recent = comp_cum[:, t] - comp_cum[:, max(t - 13, 0)] if t > 0 else comp_cum[:, 0]
+    shift = np.where(shift_until > t, shift_val, 0.0)
+    n = pop.n
+    lh_a = (
+        churn_log_hazard(
+            params.churn, pop.segment, pop.life_stage, np.zeros(n, bool), recent, unemp
+        )
+        + shift
+    )
+    lh_d = (
+        churn_log_hazard(
+            params.churn, pop.segment, pop.life_stage, np.ones(n, bool), recent, unemp
+        )
+        + shift
+    )
+    churn = churn_probability(90 / 7, active, pop.lam * pop.p_drop, lh_a, lh_d)
+    held = (
+        np.isfinite(open_time) & (open_time <= t) & (close_time > t) & open_now[:, None]
+    )
+    prop = np.zeros((n, len(PRODUCTS)))
+    for spec in params.take_up:
+        j = P_INDEX[spec.product]
+        lh = take_up_log_hazard(
+            spec, pop.segment, pop.life_stage, pop.income_level, policy, hp_change
+        )
+        prop[:, j] = np.where(
+            open_now & ~held[:, j], -np.expm1(-np.exp(lh) * 90 / 7), 0.0
+        )
+    return {
+        "open": open_now,
+        "active": active & open_now,
+        "churn_prob_90d": np.where(open_now, churn, 0.0),
+        "held": held,
+        "propensity": prop,
+    }

@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from nbo_engine.features.lifestage import LIFE_STAGES
+
 __all__ = [
     "LIFE_STAGES",
     "OFFERS",
@@ -30,15 +32,6 @@ __all__ = [
     "TakeUpSpec",
     "WorldParams",
 ]
-
-LIFE_STAGES: tuple[str, ...] = (
-    "student",
-    "young_adult",
-    "family",
-    "established",
-    "pre_retiree",
-    "retiree",
-)
 
 
 @dataclass(frozen=True)
@@ -416,6 +409,8 @@ class SimConfig:
     dirt: float = 0.02
     chunk_customers: int = 50_000
     campaigns: int = 10
+    #: Weeks before the end at which true churn/propensity are recorded.
+    truth_snapshots: tuple[int, ...] = (26, 13)
 
     @property
     def start_date(self) -> dt.date:

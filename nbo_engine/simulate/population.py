@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from nbo_engine.features.lifestage import life_stage_of
 from nbo_engine.ingest.schemas import INCOME_BANDS, MARITAL, OCCUPATIONS
 from nbo_engine.simulate.names import (
     CITIES,
@@ -19,9 +20,9 @@ from nbo_engine.simulate.names import (
     STREET_TYPES,
     STREETS,
 )
-from nbo_engine.simulate.params import LIFE_STAGES, SegmentSpec
+from nbo_engine.simulate.params import SegmentSpec
 
-__all__ = ["Population", "draw_population", "life_stage_of"]
+__all__ = ["Population", "draw_population"]
 
 _LETTERS = np.array(list("ABDEFGHJLNPQRSTUWXYZ"))
 _DOMAINS = np.array(
@@ -88,26 +89,6 @@ def customer_ids(index: NDArray[np.int64]) -> NDArray[np.str_]:
     return np.char.add("C", np.char.zfill(index.astype(str), 8))
 
 
-def life_stage_of(
-    age: NDArray[np.float64],
-    dependants: NDArray[np.integer],
-    occupation: NDArray[np.integer],
-) -> NDArray[np.int8]:
-    """Life stage from age, dependants and occupation (the simulator's rule).
-
-    student: under 25 and a student; young_adult: under 35 without dependants;
-    family: under 55 with dependants; established: under 55; pre_retiree: under
-    67; retiree: 67 and over.
-    """
-    stage = np.full(age.shape, LIFE_STAGES.index("retiree"), dtype=np.int8)
-    stage[age < 67] = LIFE_STAGES.index("pre_retiree")
-    stage[age < 55] = LIFE_STAGES.index("established")
-    stage[(age < 55) & (dependants > 0)] = LIFE_STAGES.index("family")
-    stage[(age < 35) & (dependants == 0)] = LIFE_STAGES.index("young_adult")
-    stage[(age < 25) & (occupation == _OCC["student"])] = LIFE_STAGES.index("student")
-    return stage
-
-
 def _household_sizes(rng: np.random.Generator, n: int) -> NDArray[np.int64]:
     sizes = rng.choice([1, 2, 3, 4], size=n, p=[0.5, 0.38, 0.09, 0.03])
     cut = int(np.searchsorted(np.cumsum(sizes), n))
@@ -172,7 +153,7 @@ def draw_population(
     ).astype(np.int8)
     dep[partner] = dep[head_of[partner]]
     dep[child] = 0
-    stage = life_stage_of(age, dep, occ)
+    stage = life_stage_of(age, dep, occ == _OCC["student"])
 
     income_latent = (
         spec["income_shift"][seg]

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection
 
-__all__ = ["BulkWriter", "UpsertCounts", "arrow_to_rows"]
+__all__ = ["BulkWriter", "UpsertCounts", "append_rows", "arrow_to_rows"]
 
 #: Rows turned into Python tuples at a time for SQLite's executemany.
 SQLITE_SLICE = 50_000
@@ -241,3 +241,31 @@ class BulkWriter:
                 out.append(dict(zip(self.columns, row, strict=True)))
         cur.close()
         return out
+
+
+def append_rows(conn: Connection, table: str, batch: pa.Table) -> int:
+    """Insert rows that are new by construction (e.g. a fresh snapshot's scores):
+    ``COPY`` on PostgreSQL, ``executemany`` of a plain ``INSERT`` on SQLite.
+    Returns the number of rows written."""
+    if batch.num_rows == 0:
+        return 0
+    cols = ", ".join(_q(c) for c in batch.column_names)
+    dbapi: Any = cast(Any, conn.connection.dbapi_connection)
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in batch.column_names)
+        cur = dbapi.cursor()
+        for start in range(0, batch.num_rows, SQLITE_SLICE):
+            cur.executemany(
+                f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})",
+                arrow_to_rows(batch.slice(start, SQLITE_SLICE)),
+            )
+        cur.close()
+    else:
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, pacsv.WriteOptions(include_header=False))
+        with (
+            dbapi.cursor() as cur,
+            cur.copy(f"COPY {_q(table)} ({cols}) FROM STDIN (FORMAT csv)") as copy,
+        ):
+            copy.write(buf.getvalue())
+    return batch.num_rows

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
+from nbo_engine.store.arrow_read import read_frame
 from nbo_engine.store.engine import read
 from nbo_engine.store.tables import metadata
 
@@ -28,6 +29,7 @@ __all__ = [
     "quarantine_frame",
     "quarantined_keys",
     "read_table",
+    "read_tables",
     "start_ingest_run",
     "successful_run_with_sha",
     "table_counts",
@@ -63,22 +65,91 @@ def read_table(
     *,
     columns: Sequence[str] | None = None,
     customer_ids: Sequence[str] | None = None,
+    customer_range: tuple[str, str] | None = None,
+    categorical: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """A whole input table (optionally some columns, some customers) as a frame.
+    """An input table (optionally some columns, some customers) as a frame.
 
-    Dates and times come back as ``datetime64`` columns whatever the backend.
+    Dates and times come back as ``datetime64`` columns whatever the backend;
+    ``categorical`` columns as pandas categoricals. ``customer_range=(lo, hi)``
+    selects ``lo <= customer_id < hi`` through the index (chunked scoring);
+    ``customer_ids`` a short explicit list.
     """
     table = metadata.tables[name]
     cols = [table.c[c] for c in columns] if columns else list(table.c)
-    stmt = select(*cols)
-    if customer_ids is not None:
-        stmt = stmt.where(table.c.customer_id.in_(list(customer_ids)))
     with read(engine) as conn:
-        frame = pd.read_sql(stmt, conn)
+        if customer_ids is None:
+            return read_frame(
+                conn,
+                name,
+                columns=[c.name for c in cols],
+                customer_range=customer_range,
+                categorical=categorical,
+            )
+        stmt = select(*cols)
+        ids = list(customer_ids)
+        parts = [
+            pd.read_sql(stmt.where(table.c.customer_id.in_(ids[i : i + 5000])), conn)
+            for i in range(0, max(len(ids), 1), 5000)
+        ]
+        frame = pd.concat(parts, ignore_index=True)
     for c in cols:
         type_name = type(c.type).__name__.lower()
         if ("date" in type_name or "time" in type_name) and c.name in frame:
             frame[c.name] = pd.to_datetime(frame[c.name], format="ISO8601")
+    for name in categorical:
+        if name in frame:
+            frame[name] = frame[name].astype("category")
+    return frame
+
+
+def read_tables(
+    engine: Engine,
+    names: Sequence[str] = INPUT_TABLES,
+    *,
+    customer_ids: Sequence[str] | None = None,
+    customer_range: tuple[str, str] | None = None,
+    categorical: dict[str, Sequence[str]] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Several input tables at once (``build_features`` takes this mapping).
+
+    With ``customer_ids`` or ``customer_range`` only those customers' rows (and
+    their accounts' balances) are read; ``market`` is always read whole.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    ids = list(customer_ids) if customer_ids is not None else None
+    cats = categorical or {}
+    for name in names:
+        cat = cats.get(name, ())
+        if name == "market":
+            out[name] = read_table(engine, name)
+        elif ids is None:
+            out[name] = read_table(
+                engine, name, customer_range=customer_range, categorical=cat
+            )
+        elif name == "balances":
+            accounts = out.get("accounts")
+            if accounts is None:
+                accounts = read_table(engine, "accounts", customer_ids=ids)
+            out[name] = _read_balances(engine, accounts["account_id"].tolist())
+        else:
+            out[name] = read_table(engine, name, customer_ids=ids, categorical=cat)
+    return out
+
+
+def _read_balances(engine: Engine, account_ids: list[str]) -> pd.DataFrame:
+    t = metadata.tables["balances"]
+    parts = []
+    with read(engine) as conn:
+        for i in range(0, len(account_ids), 5000):
+            stmt = select(t).where(t.c.account_id.in_(account_ids[i : i + 5000]))
+            parts.append(pd.read_sql(stmt, conn))
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.read_sql(select(t).where(t.c.account_id == ""), engine)
+    )
+    frame["month_end"] = pd.to_datetime(frame["month_end"], format="ISO8601")
     return frame
 
 

@@ -20,12 +20,17 @@ __all__ = [
     "Customer",
     "CustomerAlias",
     "CustomerRelationship",
+    "CustomerScore",
     "DigitalEvent",
     "IngestRepair",
     "IngestRun",
     "Interaction",
+    "InteractionSentiment",
     "Market",
+    "ModelVersion",
     "Quarantine",
+    "ScoreSnapshot",
+    "SegmentProfile",
     "Transaction",
     "metadata",
 ]
@@ -243,3 +248,105 @@ class CustomerRelationship(SQLModel, table=True):
     customer_id: str = Field(foreign_key="customers.customer_id", index=True)
     related_customer_id: str = Field(foreign_key="customers.customer_id", index=True)
     relation: str  # shared_address | joint_account
+
+
+# ------------------------------------------------------------------ scores
+
+
+class ModelVersion(SQLModel, table=True):
+    """A trained model: immutable once written. Artefacts are JSON (LightGBM
+    models as their own text format inside), never pickles."""
+
+    __tablename__ = "model_versions"
+    id: int | None = Field(default=None, primary_key=True)
+    task: str = Field(index=True)  # churn_90d, propensity, clv, segments
+    family: str
+    created_at: dt.datetime
+    as_of: dt.date
+    training: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    features: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    metrics: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    libraries: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    artefact: str = Field(sa_column=Column(Text, nullable=False))
+    artefact_sha256: str
+
+
+class ScoreSnapshot(SQLModel, table=True):
+    """One scoring run as of a date. The newest succeeded snapshot is active;
+    a run becomes visible only when its status flips to succeeded."""
+
+    __tablename__ = "score_snapshots"
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: dt.date = Field(index=True)
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    status: str = Field(index=True)
+    models: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    n_customers: int = 0
+    seconds: float = 0.0
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class CustomerScore(SQLModel, table=True):
+    """Scores, segments and the context features of one customer in a snapshot."""
+
+    __tablename__ = "customer_scores"
+    snapshot_id: int = Field(foreign_key="score_snapshots.id", primary_key=True)
+    customer_id: str = Field(primary_key=True, index=True)
+    clv_12m: float | None = None
+    expected_purchases_12m: float | None = None
+    p_alive: float | None = None
+    churn_90d: float | None = None
+    propensity_savings: float | None = None
+    propensity_credit_card: float | None = None
+    propensity_personal_loan: float | None = None
+    propensity_mortgage: float | None = None
+    propensity_investment: float | None = None
+    propensity_insurance: float | None = None
+    next_best_product: str | None = None
+    value_tier: str | None = None
+    cluster: str | None = None
+    life_stage: str | None = None
+    product_affinity: str | None = None
+    micro_segment: str | None = None
+    age: float | None = None
+    tenure_days: float | None = None
+    income_level: float | None = None
+    n_products: float | None = None
+    rfm_recency_days: float | None = None
+    rfm_count_90: float | None = None
+    rfm_sum_365: float | None = None
+    dig_logins_30: float | None = None
+    svc_complaints_365: float | None = None
+    svc_sentiment_365: float | None = None
+    bal_deposits: float | None = None
+    bal_debt: float | None = None
+    chan_digital_share: float | None = None
+    marketing_consent: bool | None = None
+    do_not_contact: bool | None = None
+
+
+class SegmentProfile(SQLModel, table=True):
+    """A segment of a snapshot, described for campaign managers."""
+
+    __tablename__ = "segment_profiles"
+    id: int | None = Field(default=None, primary_key=True)
+    snapshot_id: int = Field(foreign_key="score_snapshots.id", index=True)
+    kind: str  # value_tier, cluster, life_stage, product_affinity, micro_segment
+    segment: str
+    name: str
+    size: int
+    share: float
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    stats: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class InteractionSentiment(SQLModel, table=True):
+    """Each service note's sentiment, scored once."""
+
+    __tablename__ = "interaction_sentiment"
+    interaction_id: str = Field(
+        foreign_key="interactions.interaction_id", primary_key=True
+    )
+    compound: float
+    model: str

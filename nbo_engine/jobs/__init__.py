@@ -1,0 +1,1 @@
+"""I/O orchestration shared by the CLI and the scheduler."""
