@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
     "Account",
+    "ApiKey",
     "Balance",
+    "BanditState",
     "Bureau",
     "CampaignHistory",
     "Customer",
     "CustomerAlias",
     "CustomerRelationship",
     "CustomerScore",
+    "Decision",
+    "DecisionOffer",
     "DigitalEvent",
     "IngestRepair",
     "IngestRun",
@@ -28,6 +32,10 @@ __all__ = [
     "InteractionSentiment",
     "Market",
     "ModelVersion",
+    "OfferEvent",
+    "PolicyActivation",
+    "PolicySlot",
+    "PolicyVersion",
     "Quarantine",
     "ScoreSnapshot",
     "SegmentProfile",
@@ -350,3 +358,143 @@ class InteractionSentiment(SQLModel, table=True):
     )
     compound: float
     model: str
+
+
+# ------------------------------------------------------------------ decisions
+# Policy versions, bandit state, the decision log, outcome events and API keys.
+# Versioned, never overwritten: a policy or bandit state is a new row; which
+# policy serves is one row per slot, switched in one UPDATE (see store/policies).
+
+
+class PolicyVersion(SQLModel, table=True):
+    """A published policy spec (YAML as written), immutable once stored."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    version: int  # 1, 2, ... per name
+    created_at: dt.datetime
+    created_by: str | None = None
+    spec: str = Field(sa_column=Column(Text, nullable=False))
+    spec_sha256: str
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class PolicySlot(SQLModel, table=True):
+    """Which version serves (``live``) and which runs beside it (``shadow``).
+
+    Activation and rollback are one UPDATE of this row; the history of switches
+    is in ``policy_activations``."""
+
+    __tablename__ = "policy_slots"
+    slot: str = Field(primary_key=True)  # live, shadow
+    version_id: int | None = Field(default=None, foreign_key="policy_versions.id")
+    updated_at: dt.datetime
+
+
+class PolicyActivation(SQLModel, table=True):
+    """Audit of every slot switch: who, when, from which version to which."""
+
+    __tablename__ = "policy_activations"
+    id: int | None = Field(default=None, primary_key=True)
+    slot: str
+    version_id: int | None = Field(default=None, foreign_key="policy_versions.id")
+    previous_version_id: int | None = Field(
+        default=None, foreign_key="policy_versions.id"
+    )
+    at: dt.datetime
+    actor: str | None = None
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class BanditState(SQLModel, table=True):
+    """A bandit's learned state for one policy version; the newest row is
+    current. ``state`` is the bandit's own documented byte format
+    (``nbo_engine.bandit``'s ``to_bytes``), never a pickle."""
+
+    __tablename__ = "bandit_states"
+    id: int | None = Field(default=None, primary_key=True)
+    policy_version_id: int = Field(foreign_key="policy_versions.id", index=True)
+    created_at: dt.datetime
+    algorithm: str
+    state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    n_rewards: int = 0  # rewards folded in so far (cumulative)
+    source: str  # init, warm_start, fold
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Decision(SQLModel, table=True):
+    """One answer to a channel (or what a shadow policy would have answered).
+
+    Replayable: customer, channel, time, policy version and bandit state,
+    experiment and variant, the eligible offers, the context vector, and (in
+    ``decision_offers``) the chosen offers with their propensities."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_customer_ts", "customer_id", "ts"),)
+    decision_id: str = Field(primary_key=True)
+    request_id: str | None = Field(default=None, index=True)
+    customer_id: str
+    channel: str
+    ts: dt.datetime = Field(sa_column=Column(DateTime(), nullable=False, index=True))
+    mode: str  # live, shadow
+    shadow_of: str | None = None  # the live decision a shadow one accompanied
+    policy_version_id: int = Field(foreign_key="policy_versions.id", index=True)
+    bandit_state_id: int | None = Field(default=None, foreign_key="bandit_states.id")
+    snapshot_id: int | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    eligible: str = Field(sa_column=Column(Text, nullable=False))  # JSON offer ids
+    context: str = Field(sa_column=Column(Text, nullable=False))  # JSON floats
+    n_requested: int
+    latency_ms: float | None = None
+
+
+class DecisionOffer(SQLModel, table=True):
+    """An offer chosen in a decision, at its rank, with its propensity."""
+
+    __tablename__ = "decision_offers"
+    decision_id: str = Field(foreign_key="decisions.decision_id", primary_key=True)
+    rank: int = Field(primary_key=True)  # 1 = first shown
+    offer_id: str = Field(index=True)
+    propensity: float  # probability the policy chose this offer at this rank
+    p_accept: float | None = None
+    value: float | None = None
+    priority: float | None = None
+    message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class OfferEvent(SQLModel, table=True):
+    """What a customer did with an offer. ``event_id`` is the client's, so a
+    resent event is stored once; ``folded_state_id`` is the bandit state that
+    first counted it, so no reward is counted twice."""
+
+    __tablename__ = "offer_events"
+    __table_args__ = (Index("ix_offer_events_customer_ts", "customer_id", "ts"),)
+    event_id: str = Field(primary_key=True)
+    decision_id: str = Field(foreign_key="decisions.decision_id", index=True)
+    customer_id: str
+    offer_id: str
+    type: str  # impression, click, accept, decline, conversion
+    ts: dt.datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    value: float | None = None
+    received_at: dt.datetime
+    folded_state_id: int | None = Field(
+        default=None, foreign_key="bandit_states.id", index=True
+    )
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its SHA-256 is stored (keys are 256-bit random, so a
+    fast hash is safe); ``prefix`` finds the row without scanning."""
+
+    __tablename__ = "api_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(unique=True, index=True)
+    key_sha256: str
+    role: str  # channel, analyst, campaign_manager, admin
+    name: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+    rate_per_minute: int = 6000
