@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -70,7 +71,15 @@ def score(
     ] = 100_000,
     chunk: Annotated[
         int, typer.Option(min=1000, help="Customers scored at a time (bounds memory).")
-    ] = 200_000,
+    ] = 100_000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes scoring chunks in parallel (default: the CPU count, "
+            "at most 4; each holds one chunk in memory).",
+        ),
+    ] = min(4, os.cpu_count() or 1),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON.")
@@ -104,6 +113,7 @@ def score(
                 train_sample=train_sample,
                 chunk_customers=chunk,
                 seed=seed,
+                workers=workers,
                 progress=tick,
             )
     except (NboError, ValueError) as exc:

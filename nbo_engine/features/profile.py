@@ -124,7 +124,7 @@ def build_features(
 
     Returns
     -------
-    DataFrame indexed by ``customer_id``: float features plus the categorical
+    DataFrame indexed by ``customer_id`` (sorted): float features plus the categorical
     columns in :data:`CATEGORICAL`. Amounts are in currency units, durations
     in days.
 
@@ -144,6 +144,11 @@ def build_features(
     cut = cutoff_of(as_of)
     cust = _require(tables, "customers", ("customer_id", "birth_date", "join_date"))
     cust = cust[as_datetime(cust["join_date"]) < cut].drop_duplicates("customer_id")
+    # Rows in customer id order whatever order the store returned them in, so
+    # models trained on the profile are reproducible.
+    cust = cust.assign(customer_id=cust["customer_id"].astype(str)).sort_values(
+        "customer_id", kind="stable"
+    )
     index = pd.Index(cust["customer_id"].astype(str), name="customer_id")
     n = len(index)
     out: Out = {}

@@ -8,8 +8,10 @@ I/O orchestration (the computations are pure functions elsewhere):
    that followed (churn, take-up) and model selection over time folds; CLV
    models compared on a holdout and the winner fitted on the whole history;
    segments fitted on the sample's current profiles;
-4. score every customer in chunks of customer ids (bounded memory; the same
-   batch function would run on Dask partitions) and append the rows;
+4. score every customer in chunks of customer ids (bounded memory), in
+   ``workers`` processes if asked: ``score_range`` reads its own rows and
+   rebuilds the models from JSON, so the same function would run on Dask
+   partitions; the main process appends the rows;
 5. register every model as a new version and flip the snapshot to
    ``succeeded`` in one transaction: the new snapshot becomes active at once,
    and a failed run leaves the previous one active.
@@ -22,7 +24,7 @@ import importlib.metadata as md
 import json
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,7 @@ from nbo_engine.features.sentiment import score_notes
 from nbo_engine.ingest.schemas import SCHEMAS
 from nbo_engine.scoring.churn import TASK as CHURN_TASK
 from nbo_engine.scoring.churn import train_churn
+from nbo_engine.scoring.models import load_model
 from nbo_engine.scoring.propensity import (
     PropensityModel,
     next_best_product,
@@ -147,13 +150,18 @@ def refresh_scores(
     as_of: dt.date | str | None = None,
     *,
     train_sample: int = 100_000,
-    chunk_customers: int = 200_000,
+    chunk_customers: int = 100_000,
     churn_families: tuple[str, ...] = ("logistic", "lightgbm", "random_forest", "mlp"),
     propensity_families: tuple[str, ...] = ("logistic", "lightgbm"),
     seed: int = 0,
+    workers: int = 1,
     progress: Progress | None = None,
 ) -> ScoreReport:
-    """Compute and store a new score snapshot as of ``as_of`` (see module doc)."""
+    """Compute and store a new score snapshot as of ``as_of`` (see module doc).
+
+    ``workers`` processes score chunks in parallel (each reads its customers'
+    rows itself; the main process writes), used when there are several chunks.
+    """
     engine = engine or make_engine()
     day = pd.Timestamp(as_of).date() if as_of is not None else default_as_of(engine)
     t_start = time.perf_counter()
@@ -176,7 +184,7 @@ def refresh_scores(
 
         # ---------------------------------------------------------- training
         rng = np.random.default_rng(seed)
-        all_ids = (
+        all_ids = np.sort(  # a reproducible sample whatever the read order
             read_table(engine, "customers", columns=["customer_id"])["customer_id"]
             .astype(str)
             .to_numpy()
@@ -228,28 +236,25 @@ def refresh_scores(
             ]
         assigner = SegmentAssigner.from_segmentation(seg)
         t = stage("segments", 0.65, t)
-        del frames, tables
+        del frames, tables, sentiment
 
         # ---------------------------------------------------------- scoring
         n_total = 0
         counts: dict[tuple[str, str], int] = {}
         values: dict[tuple[str, str], float] = {}
         chunks = customer_chunks(engine, chunk_customers)
-        for i, rng_ids in enumerate(chunks):
-            part = _with_sentiment(
-                read_tables(
-                    engine,
-                    INPUT_TABLES,
-                    customer_range=rng_ids,
-                    categorical=CATEGORICAL,
-                ),
-                sentiment,
-            )
-            profile = build_features(part, day)
-            scores = _score_chunk(profile, churn.model, propensity, clv["predict"])
-            segments = assigner.assign(profile, scores["clv_12m"].to_numpy())
-            scores = scores.drop(columns=["life_stage"], errors="ignore").join(segments)
-            _count_segments(segments, scores["clv_12m"], counts, values)
+        models = ChunkModels(
+            churn.model.to_json(),
+            json.dumps(propensity.to_dict()),
+            assigner.to_json(),
+        )
+        clv_all = clv["predictions"]
+        jobs = [
+            (url_of(engine), lo, hi, day, models, clv_all.loc[lo:hi])
+            for lo, hi in chunks
+        ]
+        for i, scores in enumerate(_map_chunks(jobs, workers)):
+            _count_segments(scores, scores["clv_12m"], counts, values)
             # One short transaction per chunk: other writers are not held up;
             # the rows stay invisible until the snapshot is marked succeeded.
             with write(engine) as conn:
@@ -422,6 +427,80 @@ def _profiles(
     return out
 
 
+def _clv_for(predictions: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    got = predictions.reindex(index.astype(str))
+    # Customers with no purchase yet: no value expected from purchases.
+    return got.fillna({"clv": 0.0, "expected_purchases": 0.0, "p_alive": 0.0})
+
+
+@dataclass(frozen=True)
+class ChunkModels:
+    """The fitted models as JSON, so a worker process can rebuild them."""
+
+    churn: str
+    propensity: str
+    segments: str
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+ChunkJob = tuple[str, str, str, dt.date, ChunkModels, pd.DataFrame]
+
+
+def score_range(job: ChunkJob) -> pd.DataFrame:
+    """Scores and segments of the customers ``lo <= id < hi`` (one chunk).
+
+    Self-contained (reads its rows, rebuilds the models from JSON), so it runs
+    the same in this process, in a worker process or on a cluster.
+    """
+    url, lo, hi, day, models, clv_part = job
+    engine = make_engine(url)
+    part = read_tables(
+        engine, INPUT_TABLES, customer_range=(lo, hi), categorical=CATEGORICAL
+    )
+    sentiment = store.sentiment_frame(engine, customer_range=(lo, hi))
+    part = _with_sentiment(part, sentiment.set_index("interaction_id")["compound"])
+    profile = build_features(part, day)
+    scores = _score_chunk(
+        profile,
+        load_model(models.churn),
+        PropensityModel.from_dict(json.loads(models.propensity)),
+        lambda index: _clv_for(clv_part, index),
+    )
+    segments = SegmentAssigner.from_json(models.segments).assign(
+        profile, scores["clv_12m"].to_numpy()
+    )
+    return scores.drop(columns=["life_stage"], errors="ignore").join(segments)
+
+
+def _map_chunks(jobs: list[ChunkJob], workers: int) -> Iterator[pd.DataFrame]:
+    """``score_range`` over ``jobs`` in order: inline, or in ``workers``
+    processes (spawned: no OpenMP state is inherited) with at most
+    ``workers + 1`` chunks in flight, so memory stays bounded."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield score_range(job)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        pending: list[Future[pd.DataFrame]] = []
+        todo = iter(jobs)
+        for job in todo:
+            pending.append(pool.submit(score_range, job))
+            if len(pending) > workers:
+                break
+        while pending:
+            done = pending.pop(0).result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(score_range, nxt))
+            yield done
+
+
 def _score_chunk(
     profile: pd.DataFrame,
     churn_model: Any,
@@ -468,16 +547,17 @@ def _train_clv(engine: Engine, day: dt.date, seed: int) -> dict[str, Any]:
         summary, best if best in ("bgnbd", "pareto_nbd", "mbgnbd") else "bgnbd"
     )
     predictions = model.predict(summary)
+    predictions.index = predictions.index.astype(str)
+    predictions = predictions.sort_index()
 
     def predict(index: pd.Index) -> pd.DataFrame:
-        got = predictions.reindex(index.astype(str))
-        # Customers with no purchase yet: no value expected from purchases.
-        return got.fillna({"clv": 0.0, "expected_purchases": 0.0, "p_alive": 0.0})
+        return _clv_for(predictions, index)
 
     return {
         "family": model.model,
         "artefact": model.to_dict(),
         "predict": predict,
+        "predictions": predictions,
         "training": {"customers": int(summary.n), "holdout_days": 182},
         "metrics": {
             "chosen": best,

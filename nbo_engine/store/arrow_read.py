@@ -10,6 +10,7 @@ parsed by Arrow kernels and enumerations become pandas categoricals.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -54,28 +55,37 @@ def read_frame(
     *,
     columns: Sequence[str] | None = None,
     customer_range: tuple[str, str] | None = None,
+    customer_ids: Sequence[str] | None = None,
     categorical: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Rows of an input table as a frame with proper dtypes.
 
-    ``customer_range=(lo, hi)`` keeps customers with ``lo <= customer_id < hi``
-    (for ``balances``, through the owning account). ``categorical`` columns come
-    back as pandas categoricals.
+    ``customer_range=(lo, hi)`` keeps customers with ``lo <= customer_id < hi``;
+    ``customer_ids`` keeps those customers (sent as one bound JSON array, so a
+    100,000-customer sample is one query). For ``balances`` both go through the
+    owning account. ``categorical`` columns come back as pandas categoricals.
     """
     table = metadata.tables[name]
     cols = list(columns) if columns else [c.name for c in table.columns]
     params: list[str] = []
     where = ""
+    owner = "t" if "customer_id" in table.c else "a"
+    join = "" if owner == "t" else "JOIN accounts a ON a.account_id = t.account_id "
+    if customer_range is not None and customer_ids is not None:
+        raise ValueError("read_frame: give customer_range or customer_ids, not both")
     if customer_range is not None:
-        lo, hi = customer_range
-        params = [lo, hi]
-        if "customer_id" in table.c:
-            where = "WHERE t.customer_id >= {p} AND t.customer_id < {p}"
-        else:  # balances: by owning account
-            where = (
-                "JOIN accounts a ON a.account_id = t.account_id "
-                "WHERE a.customer_id >= {p} AND a.customer_id < {p}"
-            )
+        params = list(customer_range)
+        where = (
+            f"{join}WHERE {owner}.customer_id >= {{p}} AND {owner}.customer_id < {{p}}"
+        )
+    elif customer_ids is not None:
+        params = [json.dumps([str(c) for c in customer_ids])]
+        ids = (
+            "SELECT jsonb_array_elements_text(CAST({p} AS jsonb))"
+            if conn.dialect.name == "postgresql"
+            else "SELECT value FROM json_each({p})"
+        )
+        where = f"{join}WHERE {owner}.customer_id IN ({ids})"
     types = {c: _arrow_type(table.c[c]) for c in cols}
     if conn.dialect.name == "postgresql":
         arrow = _read_postgres(conn, table, cols, where, params, types)
@@ -96,44 +106,69 @@ def _read_sqlite(
     params: list[str],
     types: dict[str, pa.DataType],
 ) -> pa.Table:
-    dbapi: Any = cast(Any, conn.connection.dbapi_connection)
     sql = _sql(table, cols, where.replace("{p}", "?"))
+    # Rows come through the sqlite3 module only. A faster Arrow-native driver
+    # (ADBC) was tried and removed: it links a second copy of SQLite into the
+    # process, and two copies on one file break SQLite's POSIX locks and can
+    # corrupt the database (sqlite.org/howtocorrupt.html, 2.2.1); it did.
+    raw = _fetch_sqlite3(conn, sql, params, [types[c] for c in cols])
+    return pa.table(
+        [_convert(raw.column(i), types[c]) for i, c in enumerate(cols)], names=cols
+    )
+
+
+def _fetch_sqlite3(
+    conn: Connection, sql: str, params: list[str], types: list[pa.DataType]
+) -> pa.Table:
+    """The same rows through the sqlite3 module: dates as text, booleans as 0/1."""
+    dbapi: Any = cast(Any, conn.connection.dbapi_connection)
     cur = dbapi.cursor()
     cur.execute(sql, params)
     rows = cur.fetchall()
     cur.close()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(cols)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(types)
     arrays = []
-    for c, values in zip(cols, columns, strict=True):
-        t = types[c]
+    for values, t in zip(columns, types, strict=True):
         if pa.types.is_timestamp(t) or pa.types.is_date32(t):
-            text = pa.array(values, pa.string())
-            parsed = pc.strptime(
-                pc.utf8_slice_codeunits(text, 0, 19),
-                format=(
-                    "%Y-%m-%d %H:%M:%S" if pa.types.is_timestamp(t) else "%Y-%m-%d"
-                ),
-                unit="us",
-                error_is_null=True,
-            )
-            if pa.types.is_timestamp(t):
-                # Rows written by other tools may lack the time part.
-                missing = pc.and_(pc.is_null(parsed), pc.is_valid(text))
-                if pc.any(missing).as_py():
-                    alt = pc.strptime(
-                        text, format="%Y-%m-%d", unit="us", error_is_null=True
-                    )
-                    parsed = pc.if_else(missing, alt, parsed)
-                arrays.append(parsed)
-            else:
-                arrays.append(pc.cast(parsed, pa.date32()))
+            arrays.append(pa.array(values, pa.string()))
         elif pa.types.is_boolean(t):
             arrays.append(
                 pa.array([None if v is None else bool(v) for v in values], pa.bool_())
             )
         else:
             arrays.append(pa.array(values, t))
-    return pa.table(arrays, names=cols)
+    return pa.table(arrays, names=[str(i) for i in range(len(types))])
+
+
+def _convert(
+    values: pa.ChunkedArray | pa.Array, t: pa.DataType
+) -> pa.ChunkedArray | pa.Array:
+    """One column as SQLite returned it (text dates, 0/1 booleans) -> type ``t``."""
+    if pa.types.is_null(values.type):
+        return pa.nulls(len(values), t)
+    if pa.types.is_timestamp(t) or pa.types.is_date32(t):
+        text = pc.cast(values, pa.string())
+        parsed = pc.strptime(
+            pc.utf8_slice_codeunits(text, 0, 19),
+            format=("%Y-%m-%d %H:%M:%S" if pa.types.is_timestamp(t) else "%Y-%m-%d"),
+            unit="us",
+            error_is_null=True,
+        )
+        if pa.types.is_date32(t):
+            return pc.cast(parsed, pa.date32())
+        # Rows written by other tools may lack the time part.
+        missing = pc.and_(pc.is_null(parsed), pc.is_valid(text))
+        if pc.any(missing).as_py():
+            alt = pc.strptime(text, format="%Y-%m-%d", unit="us", error_is_null=True)
+            parsed = pc.if_else(missing, alt, parsed)
+        return parsed
+    if pa.types.is_boolean(t):
+        if pa.types.is_boolean(values.type):
+            return values
+        return pc.not_equal(pc.cast(values, pa.int64()), 0)
+    if values.type == t:
+        return values
+    return pc.cast(values, t)
 
 
 def _read_postgres(

@@ -281,11 +281,19 @@ def store_sentiment(conn: Connection, frame: pd.DataFrame, model: str) -> int:
     return append_rows(conn, "interaction_sentiment", table)
 
 
-def sentiment_frame(engine: Engine) -> pd.DataFrame:
+def sentiment_frame(
+    engine: Engine, customer_range: tuple[str, str] | None = None
+) -> pd.DataFrame:
+    """``interaction_id, compound`` of scored notes (of customers
+    ``lo <= customer_id < hi`` if given)."""
+    stmt = select(SENTIMENT.c.interaction_id, SENTIMENT.c.compound)
+    if customer_range is not None:
+        lo, hi = customer_range
+        stmt = stmt.join(
+            INTERACTIONS, INTERACTIONS.c.interaction_id == SENTIMENT.c.interaction_id
+        ).where(INTERACTIONS.c.customer_id >= lo, INTERACTIONS.c.customer_id < hi)
     with read(engine) as conn:
-        return pd.read_sql(
-            select(SENTIMENT.c.interaction_id, SENTIMENT.c.compound), conn
-        )
+        return pd.read_sql(stmt, conn)
 
 
 def count_scores(engine: Engine, snapshot_id: int) -> int:

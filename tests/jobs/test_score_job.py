@@ -48,7 +48,8 @@ def loaded(engine: Engine, bank: Path) -> Engine:
 
 
 def test_refresh_scores_every_customer_and_registers_models(loaded: Engine) -> None:
-    report = refresh_scores(loaded, **FAST)  # type: ignore[arg-type]
+    # Two worker processes score the chunks (the same rows as inline: below).
+    report = refresh_scores(loaded, workers=2, **FAST)  # type: ignore[arg-type]
     customers = read_table(loaded, "customers", columns=["customer_id"])
     assert report.n_customers == len(customers)
     snap = store.latest_snapshot(loaded)
@@ -71,6 +72,11 @@ def test_refresh_scores_every_customer_and_registers_models(loaded: Engine) -> N
     profiles = store.segment_profiles(loaded, report.snapshot_id)
     assert {"value_tier", "cluster", "life_stage"} <= set(profiles["kind"])
     assert profiles["description"].str.len().min() > 10
+    inline = refresh_scores(loaded, workers=1, **FAST)  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(
+        store.snapshot_scores(loaded, inline.snapshot_id).sort_index(),
+        scores.sort_index(),
+    )
 
 
 def test_a_second_refresh_keeps_the_first_and_a_failure_keeps_the_active(
