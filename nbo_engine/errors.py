@@ -8,11 +8,14 @@ expected a number``.
 from __future__ import annotations
 
 __all__ = [
+    "ApiKeyError",
     "ConfigError",
     "DataValidationError",
+    "DecisionInputError",
     "ExperimentSpecError",
     "FileFormatError",
     "NboError",
+    "NoActivePolicyError",
     "NotFittedError",
     "PolicyFileError",
     "PolicySpecError",
@@ -20,6 +23,8 @@ __all__ = [
     "SegmentationError",
     "StateFormatError",
     "StoreError",
+    "UnknownCustomerError",
+    "UnknownDecisionError",
 ]
 
 
@@ -89,3 +94,40 @@ class PolicyFileError(PolicySpecError):
 class SegmentationError(NboError, ValueError):
     """No clustering candidate passed validation (stability, cluster sizes,
     noise); the message lists every candidate and why it was rejected."""
+
+
+class ApiKeyError(NboError, ValueError):
+    """An API key operation was refused: unknown role, unknown key id, bad rate."""
+
+
+class UnknownDecisionError(DataValidationError):
+    """Outcome events refer to decisions the log does not hold (or to offers a
+    decision did not choose); ``decision_ids`` lists the unknown ids."""
+
+    def __init__(self, message: str, decision_ids: list[str]) -> None:
+        self.decision_ids: tuple[str, ...] = tuple(decision_ids)
+        super().__init__(message)
+
+
+class NoActivePolicyError(NboError):
+    """No policy version is published into the ``live`` slot, so no decision
+    can be made (``nbo policy publish FILE --activate``)."""
+
+
+class UnknownCustomerError(NboError, LookupError):
+    """A decision was asked for a customer who is not in the active score
+    snapshot; ``customer_id`` holds the id received."""
+
+    def __init__(self, message: str, customer_id: str) -> None:
+        self.customer_id = customer_id
+        super().__init__(message)
+
+
+class DecisionInputError(NboError, ValueError):
+    """A decision request is malformed (channel, number of offers, a context
+    field); ``field`` and ``value`` name what was received."""
+
+    def __init__(self, message: str, field: str, value: object) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(message)

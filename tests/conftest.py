@@ -21,6 +21,9 @@ from nbo_engine.simulate import SimConfig, simulate_bank
 from nbo_engine.store import Engine, make_engine, migrate
 from nbo_engine.store.engine import dispose_all
 
+#: The scored bank with the catalogue live (decisioning and API tests).
+pytest_plugins = ("tests.scored_bank",)
+
 PG_URL = os.environ.get(
     "NBO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -7,9 +7,11 @@ from nbo_engine.cli import (  # noqa: F401  (register commands)
     clv,
     data,
     db,
+    decide,
     experiment,
     policy,
     scores,
+    serve,
     uplift,
 )
 from nbo_engine.cli._app import app

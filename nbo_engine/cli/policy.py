@@ -11,7 +11,10 @@ from nbo_engine.cli._app import app, console, err, fail
 from nbo_engine.errors import PolicyFileError
 from nbo_engine.policy import load_policy
 
-policy_app = typer.Typer(help="Check offer policies (YAML).", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Validate, publish, activate and roll back offer policies (YAML).",
+    no_args_is_help=True,
+)
 app.add_typer(policy_app, name="policy")
 
 

@@ -1,0 +1,1 @@
+"""Routers of the offer API (one module per resource)."""

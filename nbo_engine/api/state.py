@@ -1,0 +1,33 @@
+"""What the app holds per process, and the typed dependency that hands it out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from nbo_engine.api.auth import KeyCache
+from nbo_engine.api.deciding import DeciderHolder
+from nbo_engine.api.ratelimit import RateLimiter
+from nbo_engine.store import Engine
+
+__all__ = ["ApiState", "State", "get_state"]
+
+
+@dataclass
+class ApiState:
+    engine: Engine
+    keys: KeyCache
+    limiter: RateLimiter
+    deciders: DeciderHolder
+    head_revision: str | None
+    refresh_seconds: float
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.nbo
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]

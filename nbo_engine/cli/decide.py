@@ -1,0 +1,142 @@
+"""``nbo policy publish|activate|rollback|list`` and ``nbo decide one``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nbo_engine.cli._app import app, console, engine, err, fail
+from nbo_engine.cli.policy import policy_app
+from nbo_engine.errors import (
+    DecisionInputError,
+    NoActivePolicyError,
+    PolicyFileError,
+    StoreError,
+    UnknownCustomerError,
+)
+
+decide_app = typer.Typer(help="Ask for next-best offers.", no_args_is_help=True)
+app.add_typer(decide_app, name="decide")
+
+Slot = Annotated[str, typer.Option("--slot", help="Slot: live or shadow.")]
+
+
+def _check_slot(slot: str) -> None:
+    if slot not in ("live", "shadow"):
+        raise fail(f"--slot: expected live or shadow, got {slot!r}")
+
+
+def _print(text: str) -> None:
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@policy_app.command("publish")
+def policy_publish(
+    file: Annotated[Path, typer.Argument(help="Policy YAML file.")],
+    activate: Annotated[
+        bool, typer.Option("--activate", help="Serve it live at once.")
+    ] = False,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="Run it in shadow beside live.")
+    ] = False,
+    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+) -> None:
+    """Validate FILE and store it as a new immutable policy version."""
+    from nbo_engine.policy import load_policy
+    from nbo_engine.store.policies import publish_policy
+
+    if activate and shadow:
+        raise fail("--activate and --shadow: give one of them, got both")
+    try:
+        spec = load_policy(file)
+    except PolicyFileError as exc:
+        for problem in exc.problems:
+            err.print(problem, highlight=False, markup=False, soft_wrap=True)
+        raise fail(f"{file.name}: not published") from None
+    slot = "live" if activate else "shadow" if shadow else None
+    try:
+        vid = publish_policy(
+            engine(), file.read_text(), spec.name, note=note, activate=slot
+        )
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    _print(
+        f"published policy {spec.name!r} as version id {vid}"
+        + (f", serving in slot {slot}" if slot else "")
+    )
+
+
+@policy_app.command("activate")
+def policy_activate(
+    version_id: Annotated[int, typer.Argument(help="Policy version id.")],
+    slot: Slot = "live",
+) -> None:
+    """Switch a slot to a published version (atomic, audited)."""
+    from nbo_engine.store.policies import activate_version
+
+    _check_slot(slot)
+    try:
+        a = activate_version(engine(), version_id, slot)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    _print(f"slot {slot}: version {a.previous_version_id} -> {a.version_id}")
+
+
+@policy_app.command("rollback")
+def policy_rollback(slot: Slot = "live") -> None:
+    """Switch a slot back to the version it served before."""
+    from nbo_engine.store.policies import rollback_slot
+
+    _check_slot(slot)
+    try:
+        a = rollback_slot(engine(), slot)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    _print(f"slot {slot}: rolled back {a.previous_version_id} -> {a.version_id}")
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """Published versions, newest first, with the slots serving them."""
+    from nbo_engine.store.policies import list_versions
+
+    for v in list_versions(engine()):
+        slots = f" [{', '.join(v.slots)}]" if v.slots else ""
+        _print(
+            f"{v.id:>5}  {v.name} v{v.version}  {v.created_at:%Y-%m-%d %H:%M}  "
+            f"{v.spec_sha256[:12]}{slots}" + (f"  {v.note}" if v.note else "")
+        )
+
+
+@decide_app.command("one")
+def decide_one(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    channel: Annotated[str, typer.Option("--channel", help="Channel.")] = "web",
+    n: Annotated[int, typer.Option("--n", help="Offers wanted.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Decide (and log) the next best offers for one customer now."""
+    from nbo_engine.decisioning import Decider
+
+    try:
+        decider = Decider.load(engine())
+        r = decider.decide(customer, channel, n, now=dt.datetime.now(dt.UTC))
+    except (DecisionInputError, UnknownCustomerError, NoActivePolicyError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print(json.dumps(dataclasses.asdict(r), indent=2))
+        return
+    _print(
+        f"decision {r.decision_id}: {len(r.offers)} offer(s) for {customer} on "
+        f"{channel} (policy {r.policy_name}, version id {r.policy_version_id})"
+    )
+    for o in r.offers:
+        _print(
+            f"  {o.rank}. {o.offer_id} p_accept={o.p_accept:.3f} value={o.value:.0f} "
+            f"priority={o.priority:.2f} propensity={o.propensity:.3f}: {o.message}"
+        )

@@ -1,0 +1,566 @@
+"""The decision log, contact history, the decision profile and bandit states.
+
+A decision runs in one short write transaction (:func:`decide_in_transaction`):
+lock the customer (PostgreSQL advisory transaction lock; SQLite's
+``BEGIN IMMEDIATE`` already serialises writers), read their profile row and
+their recent contact history, let the caller's pure function decide, insert the
+decision rows, commit. Reading the history and writing the new contact under
+one lock is what keeps contact caps exact when two processes decide for the
+same customer at once.
+
+Times in ``decisions`` (and, by the events API, ``offer_events``) are naive
+UTC. The input tables hold bank-local times without a zone; the few hours
+between them do not matter to the day counts read here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.types import Date, DateTime, String
+
+from nbo_engine.ingest.schemas import PRODUCTS
+from nbo_engine.store.engine import read, write
+from nbo_engine.store.scores import SCORE_COLUMNS
+from nbo_engine.store.tables import metadata
+
+__all__ = [
+    "DERIVED_FIELDS",
+    "BanditStateRow",
+    "ContactHistory",
+    "DecisionRows",
+    "Stamp",
+    "count_decisions",
+    "decide_in_transaction",
+    "decision_record",
+    "ensure_bandit_state",
+    "insert_decisions",
+    "latest_bandit_state",
+    "load_bandit_state",
+    "read_contact_history",
+    "read_profile",
+    "read_stamp",
+    "save_bandit_state",
+]
+
+DECISIONS = metadata.tables["decisions"]
+OFFERS = metadata.tables["decision_offers"]
+EVENTS = metadata.tables["offer_events"]
+STATES = metadata.tables["bandit_states"]
+SLOTS = metadata.tables["policy_slots"]
+SNAPSHOTS = metadata.tables["score_snapshots"]
+SCORES = metadata.tables["customer_scores"]
+CUSTOMERS = metadata.tables["customers"]
+ACCOUNTS = metadata.tables["accounts"]
+BUREAU = metadata.tables["bureau"]
+INTERACTIONS = metadata.tables["interactions"]
+DIGITAL = metadata.tables["digital_events"]
+CAMPAIGNS = metadata.tables["campaign_history"]
+
+T = TypeVar("T")
+
+_BUREAU = (
+    "credit_score",
+    "total_debt",
+    "open_trades",
+    "delinquencies_12m",
+    "utilisation",
+)
+#: Profile fields read from the input tables at decision time (on top of the
+#: snapshot's score columns and the customer's name, city and dependants),
+#: named as in the feature frame. Only those a policy's rules read are queried.
+DERIVED_FIELDS: tuple[str, ...] = (
+    *(f"held_{p}" for p in PRODUCTS),
+    *(f"bureau_{c}" for c in _BUREAU),
+    "svc_complaints_90",
+    "svc_days_since_complaint",
+    "dig_days_since_login",
+    "cmp_days_since_contact",
+    "days_since_open",
+)
+_CUSTOMER_FIELDS = ("first_name", "last_name", "city", "dependants")
+_DAY_SECONDS = 86_400.0
+
+
+def _naive_utc(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+# ------------------------------------------------------------------ profile
+@lru_cache(maxsize=32)
+def _profile_stmt(fields: frozenset[str]) -> Select[Any]:
+    cid = bindparam("cid", type_=String)
+    today = bindparam("today", type_=Date)
+    since90 = bindparam("since90", type_=DateTime)
+    cols: list[Any] = [SCORES.c[c] for c in SCORE_COLUMNS]
+    cols += [CUSTOMERS.c[c] for c in _CUSTOMER_FIELDS]
+    cols += [
+        CUSTOMERS.c.marketing_consent.label("_consent_now"),
+        CUSTOMERS.c.do_not_contact.label("_dnc_now"),
+    ]
+    open_now = and_(
+        ACCOUNTS.c.customer_id == cid,
+        ACCOUNTS.c.open_date <= today,
+        or_(ACCOUNTS.c.close_date.is_(None), ACCOUNTS.c.close_date > today),
+    )
+    for p in PRODUCTS:
+        if f"held_{p}" in fields:
+            cols.append(
+                exists(select(1).where(open_now, ACCOUNTS.c.product == p)).label(
+                    f"held_{p}"
+                )
+            )
+    for c in _BUREAU:
+        if f"bureau_{c}" in fields:
+            cols.append(
+                select(BUREAU.c[c])
+                .where(BUREAU.c.customer_id == cid, BUREAU.c.as_of <= today)
+                .order_by(BUREAU.c.as_of.desc())
+                .limit(1)
+                .scalar_subquery()
+                .label(f"bureau_{c}")
+            )
+    complaint = and_(
+        INTERACTIONS.c.customer_id == cid, INTERACTIONS.c.complaint.is_(True)
+    )
+    if "svc_complaints_90" in fields:
+        cols.append(
+            select(func.count())
+            .where(complaint, INTERACTIONS.c.timestamp >= since90)
+            .scalar_subquery()
+            .label("svc_complaints_90")
+        )
+    last: dict[str, Any] = {
+        "svc_days_since_complaint": select(func.max(INTERACTIONS.c.timestamp)).where(
+            complaint
+        ),
+        "dig_days_since_login": select(func.max(DIGITAL.c.timestamp)).where(
+            DIGITAL.c.customer_id == cid, DIGITAL.c.event_type == "login"
+        ),
+        "cmp_days_since_contact": select(func.max(CAMPAIGNS.c.contact_date)).where(
+            CAMPAIGNS.c.customer_id == cid, CAMPAIGNS.c.treated.is_(True)
+        ),
+        "days_since_open": select(func.max(ACCOUNTS.c.open_date)).where(
+            ACCOUNTS.c.customer_id == cid
+        ),
+    }
+    for name, stmt in last.items():
+        if name in fields:
+            cols.append(stmt.scalar_subquery().label(f"_last_{name}"))
+    return (
+        select(*cols)
+        .select_from(
+            SCORES.outerjoin(CUSTOMERS, CUSTOMERS.c.customer_id == SCORES.c.customer_id)
+        )
+        .where(SCORES.c.snapshot_id == bindparam("snap"), SCORES.c.customer_id == cid)
+    )
+
+
+def _days_between(now: dt.datetime, then: Any) -> float | None:
+    if then is None:
+        return None
+    if isinstance(then, dt.datetime):
+        return (now - _naive_utc(then)).total_seconds() / _DAY_SECONDS
+    if isinstance(then, dt.date):
+        return float((now.date() - then).days)
+    return None
+
+
+def read_profile(
+    conn: Connection,
+    snapshot_id: int,
+    customer_id: str,
+    now: dt.datetime,
+    fields: Iterable[str] = (),
+) -> dict[str, Any] | None:
+    """One customer's decision profile, or ``None`` if not in the snapshot.
+
+    The snapshot's score columns, the customer's ``first_name``,
+    ``last_name``, ``city``, ``dependants`` and current ``marketing_consent``
+    and ``do_not_contact`` (the customers table wins over the snapshot: a
+    withdrawn consent counts at once), plus whichever of
+    :data:`DERIVED_FIELDS` are in ``fields``, computed as of ``now`` in one
+    statement (one round trip).
+    """
+    wanted = frozenset(f for f in fields if f in DERIVED_FIELDS)
+    now = _naive_utc(now)
+    row = (
+        conn.execute(
+            _profile_stmt(wanted),
+            {
+                "cid": customer_id,
+                "snap": snapshot_id,
+                "today": now.date(),
+                "since90": now - dt.timedelta(days=90),
+            },
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    out = dict(row)
+    consent, dnc = out.pop("_consent_now"), out.pop("_dnc_now")
+    if consent is not None:
+        out["marketing_consent"] = bool(consent)
+    if dnc is not None:
+        out["do_not_contact"] = bool(dnc)
+    for name in wanted:
+        if name.startswith("held_"):
+            out[name] = bool(out[name])
+        elif f"_last_{name}" in out:
+            out[name] = _days_between(now, out.pop(f"_last_{name}"))
+    return out
+
+
+# ------------------------------------------------------------------ history
+@dataclass(frozen=True)
+class ContactHistory:
+    """A customer's recent live contacts and offer events.
+
+    ``shown_*`` have one entry per offer shown in a live decision (shape
+    (n_shown,)); ``event_*`` one per offer event (shape (n_events,)). Ages are
+    in days before the decision time (>= 0).
+    """
+
+    shown_age: NDArray[np.float64]
+    shown_channel: NDArray[np.object_]
+    shown_offer: NDArray[np.object_]
+    shown_decision: NDArray[np.object_]
+    event_age: NDArray[np.float64]
+    event_offer: NDArray[np.object_]
+    event_type: NDArray[np.object_]
+
+    @classmethod
+    def empty(cls) -> ContactHistory:
+        f, o = np.empty(0), np.empty(0, dtype=object)
+        return cls(f, o, o, o, f, o, o)
+
+
+@lru_cache(maxsize=4)
+def _history_stmt(before: bool) -> Any:
+    cid = bindparam("cid", type_=String)
+    since = bindparam("since", type_=DateTime)
+    shown = (
+        select(
+            literal("d").label("kind"),
+            DECISIONS.c.ts.label("ts"),
+            DECISIONS.c.channel.label("what"),
+            OFFERS.c.offer_id.label("offer_id"),
+            DECISIONS.c.decision_id.label("decision_id"),
+        )
+        .select_from(
+            DECISIONS.join(OFFERS, OFFERS.c.decision_id == DECISIONS.c.decision_id)
+        )
+        .where(
+            DECISIONS.c.customer_id == cid,
+            DECISIONS.c.mode == "live",
+            DECISIONS.c.ts >= since,
+        )
+    )
+    events = select(
+        literal("e").label("kind"),
+        EVENTS.c.ts.label("ts"),
+        EVENTS.c.type.label("what"),
+        EVENTS.c.offer_id.label("offer_id"),
+        EVENTS.c.decision_id.label("decision_id"),
+    ).where(EVENTS.c.customer_id == cid, EVENTS.c.ts >= since)
+    if before:
+        until = bindparam("until", type_=DateTime)
+        shown = shown.where(DECISIONS.c.ts < until)
+        events = events.where(EVENTS.c.ts < until)
+    return union_all(shown, events)
+
+
+def read_contact_history(
+    conn: Connection,
+    customer_id: str,
+    now: dt.datetime,
+    window_days: float,
+    *,
+    before: dt.datetime | None = None,
+) -> ContactHistory:
+    """Offers shown to the customer in live decisions and their offer events
+    in the ``window_days`` before ``now`` (one statement). With ``before``,
+    only rows strictly earlier (to replay a logged decision)."""
+    now = _naive_utc(now)
+    params: dict[str, Any] = {
+        "cid": customer_id,
+        "since": now - dt.timedelta(days=window_days),
+    }
+    if before is not None:
+        params["until"] = _naive_utc(before)
+    rows = conn.execute(_history_stmt(before is not None), params).all()
+    if not rows:
+        return ContactHistory.empty()
+    kind = np.array([r[0] for r in rows], dtype=object)
+    age = np.array(
+        [(now - _naive_utc(r[1])).total_seconds() / _DAY_SECONDS for r in rows]
+    )
+    what = np.array([r[2] for r in rows], dtype=object)
+    offer = np.array([r[3] for r in rows], dtype=object)
+    dec = np.array([r[4] for r in rows], dtype=object)
+    d = kind == "d"
+    e = ~d
+    return ContactHistory(age[d], what[d], offer[d], dec[d], age[e], offer[e], what[e])
+
+
+# ------------------------------------------------------------------ the log
+@dataclass(frozen=True)
+class DecisionRows:
+    """Rows to insert: ``decisions`` and ``decision_offers`` dicts."""
+
+    decisions: Sequence[Mapping[str, Any]]
+    offers: Sequence[Mapping[str, Any]]
+
+
+def insert_decisions(conn: Connection, rows: DecisionRows) -> None:
+    """Insert decision rows (and their offers) on ``conn``'s transaction."""
+    if rows.decisions:
+        conn.execute(insert(DECISIONS), [dict(r) for r in rows.decisions])
+    if rows.offers:
+        conn.execute(insert(OFFERS), [dict(r) for r in rows.offers])
+
+
+def _lock_key(customer_id: str) -> int:
+    digest = hashlib.blake2b(customer_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def decide_in_transaction(
+    engine: Engine,
+    customer_id: str,
+    *,
+    snapshot_id: int,
+    now: dt.datetime,
+    window_days: float,
+    fields: Iterable[str],
+    compute: Callable[[dict[str, Any] | None, ContactHistory], tuple[T, DecisionRows]],
+) -> T:
+    """Lock the customer, read profile and history, decide, log: one transaction.
+
+    ``compute(profile, history)`` is the caller's pure decision; it returns
+    the answer and the rows to log. If it raises, nothing is written.
+    """
+    with write(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(customer_id)}
+            )
+        profile = read_profile(conn, snapshot_id, customer_id, now, fields)
+        history = (
+            read_contact_history(conn, customer_id, now, window_days)
+            if profile is not None
+            else ContactHistory.empty()
+        )
+        answer, rows = compute(profile, history)
+        insert_decisions(conn, rows)
+    return answer
+
+
+def decision_record(engine: Engine, decision_id: str) -> dict[str, Any] | None:
+    """A logged decision with ``eligible`` and ``context`` decoded and its
+    ``offers`` (list of dicts by rank), or ``None``."""
+    with read(engine) as conn:
+        row = (
+            conn.execute(
+                select(DECISIONS).where(DECISIONS.c.decision_id == decision_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        offers = (
+            conn.execute(
+                select(OFFERS)
+                .where(OFFERS.c.decision_id == decision_id)
+                .order_by(OFFERS.c.rank)
+            )
+            .mappings()
+            .all()
+        )
+    out = dict(row)
+    out["eligible"] = json.loads(out["eligible"])
+    out["context"] = json.loads(out["context"])
+    out["offers"] = [dict(o) for o in offers]
+    return out
+
+
+def count_decisions(
+    engine: Engine, *, customer_id: str | None = None, mode: str | None = None
+) -> int:
+    """Number of logged decisions (optionally of one customer / mode)."""
+    stmt = select(func.count()).select_from(DECISIONS)
+    if customer_id is not None:
+        stmt = stmt.where(DECISIONS.c.customer_id == customer_id)
+    if mode is not None:
+        stmt = stmt.where(DECISIONS.c.mode == mode)
+    with read(engine) as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+# ------------------------------------------------------------------ bandit state
+@dataclass(frozen=True)
+class BanditStateRow:
+    """A stored bandit state (``state`` is the bandit's own bytes format)."""
+
+    id: int
+    policy_version_id: int
+    created_at: dt.datetime
+    algorithm: str
+    state: bytes
+    n_rewards: int
+    source: str
+    note: str | None
+
+
+def _state_row(r: Mapping[str, Any]) -> BanditStateRow:
+    return BanditStateRow(
+        int(r["id"]),
+        int(r["policy_version_id"]),
+        r["created_at"],
+        str(r["algorithm"]),
+        bytes(r["state"]),
+        int(r["n_rewards"]),
+        str(r["source"]),
+        r["note"],
+    )
+
+
+def save_bandit_state(
+    engine: Engine | Connection,
+    policy_version_id: int,
+    algorithm: str,
+    state: bytes,
+    *,
+    source: str,
+    n_rewards: int = 0,
+    note: str | None = None,
+) -> int:
+    """Store a new bandit state (never overwritten); returns its id."""
+    values = {
+        "policy_version_id": policy_version_id,
+        "created_at": dt.datetime.now(dt.UTC),
+        "algorithm": algorithm,
+        "state": state,
+        "n_rewards": n_rewards,
+        "source": source,
+        "note": note,
+    }
+    if isinstance(engine, Connection):
+        key = engine.execute(insert(STATES).values(**values)).inserted_primary_key
+    else:
+        with write(engine) as conn:
+            key = conn.execute(insert(STATES).values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def latest_bandit_state(
+    engine: Engine, policy_version_id: int
+) -> BanditStateRow | None:
+    """The newest state of a policy version's bandit, or ``None``."""
+    with read(engine) as conn:
+        row = (
+            conn.execute(
+                select(STATES)
+                .where(STATES.c.policy_version_id == policy_version_id)
+                .order_by(STATES.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    return None if row is None else _state_row(dict(row))
+
+
+def load_bandit_state(engine: Engine, state_id: int) -> BanditStateRow | None:
+    """One stored state by id, or ``None``."""
+    with read(engine) as conn:
+        row = (
+            conn.execute(select(STATES).where(STATES.c.id == state_id))
+            .mappings()
+            .first()
+        )
+    return None if row is None else _state_row(dict(row))
+
+
+def ensure_bandit_state(
+    engine: Engine,
+    policy_version_id: int,
+    initial: Callable[[], tuple[str, bytes]],
+) -> BanditStateRow:
+    """The newest state of a version's bandit, creating an ``init`` row from
+    ``initial() -> (algorithm, bytes)`` when it has none."""
+    row = latest_bandit_state(engine, policy_version_id)
+    if row is not None:
+        return row
+    algorithm, blob = initial()
+    save_bandit_state(
+        engine, policy_version_id, algorithm, blob, source="init", note="initial"
+    )
+    row = latest_bandit_state(engine, policy_version_id)
+    assert row is not None
+    return row
+
+
+# ------------------------------------------------------------------ refresh
+@dataclass(frozen=True)
+class Stamp:
+    """What a decider was built from: slot versions, newest bandit state per
+    version, active snapshot. Equal stamps mean nothing changed."""
+
+    live: int | None
+    shadow: int | None
+    states: tuple[tuple[int, int], ...]
+    snapshot: int | None
+
+
+def read_stamp(engine: Engine) -> Stamp:
+    """The current :class:`Stamp` (two small indexed queries)."""
+    with read(engine) as conn:
+        slots = dict(conn.execute(select(SLOTS.c.slot, SLOTS.c.version_id)).all())
+        snap = conn.execute(
+            select(func.max(SNAPSHOTS.c.id)).where(SNAPSHOTS.c.status == "succeeded")
+        ).scalar_one()
+        versions = [v for v in (slots.get("live"), slots.get("shadow")) if v]
+        states: list[tuple[int, int]] = []
+        if versions:
+            states = [
+                (int(v), int(s))
+                for v, s in conn.execute(
+                    select(STATES.c.policy_version_id, func.max(STATES.c.id))
+                    .where(STATES.c.policy_version_id.in_(versions))
+                    .group_by(STATES.c.policy_version_id)
+                ).all()
+            ]
+    return Stamp(
+        live=slots.get("live"),
+        shadow=slots.get("shadow"),
+        states=tuple(sorted(states)),
+        snapshot=None if snap is None else int(snap),
+    )
