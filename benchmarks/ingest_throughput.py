@@ -232,14 +232,20 @@ def main() -> None:
             if backend == "sqlite"
             else bench_postgres(data, args.rows, args.ours_only)
         )
-        r["raw_rows_per_s"] = args.rows / max(r["raw_seconds"], 1e-9)
         r["ours_rows_per_s"] = args.rows / r["ours_seconds"]
-        r["ratio"] = r["ours_rows_per_s"] / r["raw_rows_per_s"]
+        ratio = ""
+        if not args.ours_only:
+            r["raw_rows_per_s"] = args.rows / max(r["raw_seconds"], 1e-9)
+            r["ratio"] = r["ours_rows_per_s"] / r["raw_rows_per_s"]
+            ratio = f"ratio {r['ratio']:.2f}, "
+            print(
+                f"  raw  {r['raw_rows_per_s']:>12,.0f} rows/s "
+                f"({r['raw_seconds']:.1f} s)"
+            )
         results[backend] = r
-        print(f"  raw  {r['raw_rows_per_s']:>12,.0f} rows/s ({r['raw_seconds']:.1f} s)")
         print(
             f"  ours {r['ours_rows_per_s']:>12,.0f} rows/s ({r['ours_seconds']:.1f} s), "
-            f"ratio {r['ratio']:.2f}, peak RSS {r['ours_peak_rss'] / 2**30:.2f} GiB",
+            f"{ratio}peak RSS {r['ours_peak_rss'] / 2**30:.2f} GiB",
             flush=True,
         )
     OUT.mkdir(exist_ok=True)
