@@ -1,4 +1,5 @@
-"""``nbo policy publish|activate|rollback|list`` and ``nbo decide one``."""
+"""``nbo policy publish|activate|rollback|list``, ``nbo decide one`` and
+``nbo decisions export``."""
 
 from __future__ import annotations
 
@@ -140,3 +141,73 @@ def decide_one(
             f"  {o.rank}. {o.offer_id} p_accept={o.p_accept:.3f} value={o.value:.0f} "
             f"priority={o.priority:.2f} propensity={o.propensity:.3f}: {o.message}"
         )
+
+
+decisions_app = typer.Typer(
+    help="The decision log: export it with propensities and rewards.",
+    no_args_is_help=True,
+)
+app.add_typer(decisions_app, name="decisions")
+
+
+def _when(option: str, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(
+            f"{option}: expected a date or time (ISO 8601), got {value!r}", 2
+        ) from None
+
+
+@decisions_app.command("export")
+def decisions_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="parquet (one row per chosen offer), vw (Vowpal Wabbit cb_adf "
+            "text) or obp (Open Bandit Pipeline arrays, .npz).",
+        ),
+    ] = "parquet",
+    policy_version: Annotated[
+        int | None,
+        typer.Option(help="Policy version id (default: the live one)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="First decision time, ISO 8601 (UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="End of the period (exclusive), ISO 8601.")
+    ] = None,
+    window_days: Annotated[
+        float, typer.Option(help="Attribution window: events this many days after.")
+    ] = 30.0,
+    reward: Annotated[
+        str, typer.Option(help="conversion (0/1) or value (sum of event values).")
+    ] = "conversion",
+) -> None:
+    """Write live decisions with the propensity of each chosen offer and the
+    reward that followed, for checking our estimates with other tools."""
+    from nbo_engine.jobs.export import export_decisions
+
+    try:
+        rep = export_decisions(
+            engine(),
+            out,
+            fmt,
+            policy_version_id=policy_version,
+            since=_when("--since", since),
+            until=_when("--until", until),
+            window_days=window_days,
+            reward=reward,
+        )
+    except DecisionInputError as exc:
+        raise fail(str(exc), 2) from None
+    _print(
+        f"wrote {rep.rows:,} chosen offers of {rep.decisions:,} decisions "
+        f"({rep.rewarded:,} rewarded) of policy version {rep.policy_version_id} "
+        f"to {rep.path} ({rep.format})"
+    )

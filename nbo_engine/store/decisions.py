@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 from sqlalchemy import (
     Connection,
@@ -49,17 +50,20 @@ from nbo_engine.store.tables import metadata
 
 __all__ = [
     "DERIVED_FIELDS",
+    "POSITIVE_EVENTS",
     "BanditStateRow",
     "ContactHistory",
     "DecisionRows",
     "Stamp",
     "count_decisions",
     "decide_in_transaction",
+    "decision_log",
     "decision_record",
     "ensure_bandit_state",
     "insert_decisions",
     "latest_bandit_state",
     "load_bandit_state",
+    "positive_events",
     "read_contact_history",
     "read_profile",
     "read_stamp",
@@ -564,3 +568,76 @@ def read_stamp(engine: Engine) -> Stamp:
         states=tuple(sorted(states)),
         snapshot=None if snap is None else int(snap),
     )
+
+
+# ------------------------------------------------------------------ the log, for export
+#: Event types that count as the customer taking the offer.
+POSITIVE_EVENTS = ("accept", "conversion")
+
+
+def decision_log(
+    engine: Engine,
+    *,
+    policy_version_id: int,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    mode: str = "live",
+) -> pd.DataFrame:
+    """One row per chosen offer of each logged decision, oldest first.
+
+    Columns: ``decision_id, ts, customer_id, channel, experiment, variant,
+    eligible`` (JSON list), ``context`` (JSON list), ``rank, offer_id,
+    propensity``. ``since``/``until`` bound ``ts`` (naive UTC, half-open).
+    """
+    stmt = (
+        select(
+            DECISIONS.c.decision_id,
+            DECISIONS.c.ts,
+            DECISIONS.c.customer_id,
+            DECISIONS.c.channel,
+            DECISIONS.c.experiment,
+            DECISIONS.c.variant,
+            DECISIONS.c.eligible,
+            DECISIONS.c.context,
+            OFFERS.c.rank,
+            OFFERS.c.offer_id,
+            OFFERS.c.propensity,
+        )
+        .select_from(
+            DECISIONS.join(OFFERS, OFFERS.c.decision_id == DECISIONS.c.decision_id)
+        )
+        .where(
+            DECISIONS.c.policy_version_id == policy_version_id,
+            DECISIONS.c.mode == mode,
+        )
+        .order_by(DECISIONS.c.ts, DECISIONS.c.decision_id, OFFERS.c.rank)
+    )
+    if since is not None:
+        stmt = stmt.where(DECISIONS.c.ts >= _naive_utc(since))
+    if until is not None:
+        stmt = stmt.where(DECISIONS.c.ts < _naive_utc(until))
+    with read(engine) as conn:
+        frame = pd.read_sql(stmt, conn)
+    frame["ts"] = pd.to_datetime(frame["ts"])
+    return frame
+
+
+def positive_events(engine: Engine, decision_ids: Sequence[str]) -> pd.DataFrame:
+    """``decision_id, offer_id, ts, value`` of accept/conversion events on the
+    given decisions (ids sent in batches of 5,000, parameters bound)."""
+    ids = list(decision_ids)
+    parts = []
+    with read(engine) as conn:
+        for i in range(0, len(ids), 5000):
+            stmt = select(
+                EVENTS.c.decision_id, EVENTS.c.offer_id, EVENTS.c.ts, EVENTS.c.value
+            ).where(
+                EVENTS.c.decision_id.in_(ids[i : i + 5000]),
+                EVENTS.c.type.in_(POSITIVE_EVENTS),
+            )
+            parts.append(pd.read_sql(stmt, conn))
+    if not parts:
+        return pd.DataFrame(columns=["decision_id", "offer_id", "ts", "value"])
+    frame = pd.concat(parts, ignore_index=True)
+    frame["ts"] = pd.to_datetime(frame["ts"])
+    return frame
