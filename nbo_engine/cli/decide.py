@@ -211,3 +211,38 @@ def decisions_export(
         f"({rep.rewarded:,} rewarded) of policy version {rep.policy_version_id} "
         f"to {rep.path} ({rep.format})"
     )
+
+
+@decisions_app.command("fold")
+def decisions_fold(
+    window_days: Annotated[
+        float,
+        typer.Option(help="Attribution window: a decision is folded once it closes."),
+    ] = 30.0,
+    now: Annotated[
+        str | None, typer.Option(help="Fold as of this time, ISO 8601 (default: now).")
+    ] = None,
+) -> None:
+    """Fold the rewards of decisions whose attribution window has closed into
+    each policy version's bandit (a new bandit state; nothing counted twice)."""
+    from nbo_engine.jobs.fold_rewards import fold_rewards
+
+    at = _when("--now", now) or dt.datetime.now(dt.UTC)
+    if not window_days > 0:
+        raise fail(f"--window-days: expected a positive number, got {window_days}", 2)
+    try:
+        results = fold_rewards(engine(), now=at, window_days=window_days)
+    except (DecisionInputError, NoActivePolicyError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    if not results:
+        _print("no live decisions to fold")
+    for r in results:
+        if r.new_state_id is None:
+            _print(f"policy version {r.policy_version_id}: {r.note}")
+        else:
+            _print(
+                f"policy version {r.policy_version_id}: folded {r.rewards:,} chosen "
+                f"offers ({r.positive:,} rewarded) into bandit state "
+                f"{r.new_state_id}; decisions before {r.folded_until:%Y-%m-%d %H:%M} "
+                "are in"
+            )

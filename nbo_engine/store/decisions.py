@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
     text,
     union_all,
+    update,
 )
 from sqlalchemy.types import Date, DateTime, String
 
@@ -63,11 +64,14 @@ __all__ = [
     "insert_decisions",
     "latest_bandit_state",
     "load_bandit_state",
+    "mark_events_folded",
+    "newest_state_id",
     "positive_events",
     "read_contact_history",
     "read_profile",
     "read_stamp",
     "save_bandit_state",
+    "versions_with_live_decisions",
 ]
 
 DECISIONS = metadata.tables["decisions"]
@@ -440,6 +444,7 @@ class BanditStateRow:
     n_rewards: int
     source: str
     note: str | None
+    folded_until: dt.datetime | None = None
 
 
 def _state_row(r: Mapping[str, Any]) -> BanditStateRow:
@@ -452,6 +457,7 @@ def _state_row(r: Mapping[str, Any]) -> BanditStateRow:
         int(r["n_rewards"]),
         str(r["source"]),
         r["note"],
+        r.get("folded_until"),
     )
 
 
@@ -464,9 +470,11 @@ def save_bandit_state(
     source: str,
     n_rewards: int = 0,
     note: str | None = None,
+    folded_until: dt.datetime | None = None,
 ) -> int:
     """Store a new bandit state (never overwritten); returns its id."""
     values = {
+        "folded_until": None if folded_until is None else _naive_utc(folded_until),
         "policy_version_id": policy_version_id,
         "created_at": dt.datetime.now(dt.UTC),
         "algorithm": algorithm,
@@ -641,3 +649,43 @@ def positive_events(engine: Engine, decision_ids: Sequence[str]) -> pd.DataFrame
     frame = pd.concat(parts, ignore_index=True)
     frame["ts"] = pd.to_datetime(frame["ts"])
     return frame
+
+
+def mark_events_folded(
+    conn: Connection, decision_ids: Sequence[str], state_id: int
+) -> int:
+    """Mark the not-yet-folded events of ``decision_ids`` as counted by
+    ``state_id``; returns how many were marked."""
+    ids = list(decision_ids)
+    n = 0
+    for i in range(0, len(ids), 5000):
+        n += conn.execute(
+            update(EVENTS)
+            .where(
+                EVENTS.c.decision_id.in_(ids[i : i + 5000]),
+                EVENTS.c.folded_state_id.is_(None),
+            )
+            .values(folded_state_id=state_id)
+        ).rowcount
+    return n
+
+
+def newest_state_id(conn: Connection, policy_version_id: int) -> int | None:
+    """Id of the newest state of a version, read inside ``conn``'s transaction."""
+    got = conn.execute(
+        select(func.max(STATES.c.id)).where(
+            STATES.c.policy_version_id == policy_version_id
+        )
+    ).scalar_one()
+    return None if got is None else int(got)
+
+
+def versions_with_live_decisions(engine: Engine) -> list[int]:
+    """Policy versions that have served live decisions."""
+    with read(engine) as conn:
+        rows = conn.execute(
+            select(DECISIONS.c.policy_version_id)
+            .where(DECISIONS.c.mode == "live")
+            .distinct()
+        ).all()
+    return sorted(int(r[0]) for r in rows)

@@ -421,6 +421,11 @@ class BanditState(SQLModel, table=True):
     state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     n_rewards: int = 0  # rewards folded in so far (cumulative)
     source: str  # init, warm_start, fold
+    #: Live decisions made before this time (naive UTC) are folded into this
+    #: state; the next fold starts here, so no decision is counted twice.
+    folded_until: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 

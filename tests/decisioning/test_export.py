@@ -115,7 +115,7 @@ def test_three_formats_carry_the_same_rows(
         names = d["action_names"].tolist()
         assert [names[a] for a in d["action"]] == frame["offer_id"].tolist()
         np.testing.assert_allclose(d["pscore"], frame["propensity"])
-        assert set(d["position"].tolist()) <= {0, 1}
+        assert d["position"].tolist() == (frame["rank"] - 1).tolist()
 
     vw = export_decisions(bank_engine, tmp_path / "log.vw", "vw")
     examples = [b for b in vw.path.read_text().split("\n\n") if b.strip()]
