@@ -215,7 +215,7 @@ def refresh_scores(
             frames, dates, tables["accounts"], families=propensity_families, seed=seed
         )
         t = stage("propensity", 0.55, t)
-        clv = _train_clv(engine, day, seed)
+        clv = _train_clv(engine, day, seed, sample, chunk_customers)
         t = stage("clv", 0.6, t)
         current = current.assign(
             clv_12m=clv["predict"](current.index)["clv"].to_numpy()
@@ -525,24 +525,46 @@ def _score_chunk(
     return out
 
 
-def _train_clv(engine: Engine, day: dt.date, seed: int) -> dict[str, Any]:
-    """Choose the CLV model on a holdout, fit it on the whole history, and return
-    a predictor for any customers plus the registry payload."""
+def _train_clv(
+    engine: Engine,
+    day: dt.date,
+    seed: int,
+    sample: np.ndarray,
+    chunk_customers: int,
+) -> dict[str, Any]:
+    """Choose the CLV model on a holdout of the training sample's history, fit
+    it on every customer's RFM summary, and return a predictor plus the
+    registry payload.
+
+    The summary is built chunk by chunk of customer ids (it is per customer,
+    so chunking is exact): the whole transaction table is never in memory.
+    """
     from nbo_engine.scoring import fit_clv, normalize_transactions, summarize
     from nbo_engine.scoring.clv_evaluate import select_clv_model
+    from nbo_engine.scoring.rfm import RFMSummary
 
-    tx = read_table(
-        engine,
-        "transactions",
-        columns=["customer_id", "timestamp", "amount"],
-        categorical=["customer_id"],
-    )
-    log = normalize_transactions(tx.rename(columns={"timestamp": "date"}))
+    def log_of(**which: Any) -> pd.DataFrame:
+        tx = read_table(
+            engine,
+            "transactions",
+            columns=["customer_id", "timestamp", "amount"],
+            categorical=["customer_id"],
+            **which,
+        )
+        return normalize_transactions(tx.rename(columns={"timestamp": "date"}))
+
     end = np.datetime64(day, "D")
     best, evaluation = select_clv_model(
-        log, end, seed=seed, models=("bgnbd", "pareto_nbd", "mbgnbd")
+        log_of(customer_ids=[str(c) for c in sample]),
+        end,
+        seed=seed,
+        models=("bgnbd", "pareto_nbd", "mbgnbd"),
     )
-    summary = summarize(log, end, "D")
+    parts = [
+        summarize(log_of(customer_range=(lo, hi)), end, "D").to_frame()
+        for lo, hi in customer_chunks(engine, chunk_customers)
+    ]
+    summary = RFMSummary.from_frame(pd.concat(parts), period_days=1.0)
     model = fit_clv(
         summary, best if best in ("bgnbd", "pareto_nbd", "mbgnbd") else "bgnbd"
     )
@@ -558,7 +580,11 @@ def _train_clv(engine: Engine, day: dt.date, seed: int) -> dict[str, Any]:
         "artefact": model.to_dict(),
         "predict": predict,
         "predictions": predictions,
-        "training": {"customers": int(summary.n), "holdout_days": 182},
+        "training": {
+            "customers": int(summary.n),
+            "holdout_days": 182,
+            "model_choice_sample": len(sample),
+        },
         "metrics": {
             "chosen": best,
             "params": model.params,
