@@ -94,6 +94,7 @@ def main() -> None:
         nbo("ingest", str(data), env=env)
         print(f"ingested in {time.perf_counter() - t0:.0f} s")
         stamp.touch()
+    nbo("db", "upgrade", env=env)  # a store kept from an older version
     t0 = time.perf_counter()
     out, peak = nbo(
         "score", "--json", "--train-sample", str(args.train_sample), env=env, timed=True
