@@ -26,20 +26,26 @@ __all__ = [
     "Decision",
     "DecisionOffer",
     "DigitalEvent",
+    "Experiment",
+    "ExperimentChange",
     "IngestRepair",
     "IngestRun",
     "Interaction",
     "InteractionSentiment",
+    "JobRun",
     "Market",
     "ModelVersion",
+    "MonitorReport",
     "OfferEvent",
     "PolicyActivation",
+    "PolicyProposal",
     "PolicySlot",
     "PolicyVersion",
     "Quarantine",
     "ScoreSnapshot",
     "SegmentProfile",
     "Transaction",
+    "WeeklyReport",
     "metadata",
 ]
 
@@ -503,3 +509,129 @@ class ApiKey(SQLModel, table=True):
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
     rate_per_minute: int = 6000
+
+
+# ------------------------------------------------------------ experiments
+# Experiments defined through the API or the CLI: the spec as submitted
+# (YAML/JSON text, validated by ``nbo_engine.experiments.spec``), its status and
+# every change to it. The global holdout is an experiment of kind ``holdout``.
+
+
+class Experiment(SQLModel, table=True):
+    """An experiment definition and its lifecycle (draft -> running -> stopped)."""
+
+    __tablename__ = "experiments"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    kind: str  # offer, message, policy, holdout
+    layer: str | None = None
+    spec: str = Field(sa_column=Column(Text, nullable=False))
+    spec_sha256: str
+    status: str = Field(index=True)  # draft, running, stopped
+    created_at: dt.datetime
+    created_by: str | None = None
+    started_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    stopped_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    stop_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ExperimentChange(SQLModel, table=True):
+    """Audit of every experiment change: create, start, ramp, stop."""
+
+    __tablename__ = "experiment_changes"
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiments.id", index=True)
+    at: dt.datetime
+    actor: str | None = None
+    action: str
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+# ------------------------------------------------------------------- the loop
+# Scheduled jobs claim a (job, period) slot before they run, so each period
+# runs once however many schedulers are started; retune proposals, monitoring
+# results and weekly reports are kept with the run that made them.
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a job for one period (``period`` is the job's own key, e.g.
+    ``2026-11-25T07`` hourly, ``2026-11-25`` daily, ``2026-W48`` weekly)."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(index=True)
+    period: str
+    status: str  # running, succeeded, failed, abandoned
+    trigger: str  # schedule, catch_up, manual
+    attempt: int = 1
+    claimed_by: str | None = None  # host:pid of the runner
+    started_at: dt.datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    finished_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    heartbeat_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    counts: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class PolicyProposal(SQLModel, table=True):
+    """A retune's proposal: the new policy version it published (not yet
+    serving unless applied), each change with its reason and evidence, the
+    guardrail checks, and who decided."""
+
+    __tablename__ = "policy_proposals"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: dt.datetime
+    base_version_id: int = Field(foreign_key="policy_versions.id", index=True)
+    proposed_version_id: int | None = Field(
+        default=None, foreign_key="policy_versions.id", index=True
+    )
+    mode: str  # propose, auto
+    status: str = Field(
+        index=True
+    )  # proposed, applied, refused, rolled_back, superseded
+    changes: str = Field(sa_column=Column(Text, nullable=False))  # JSON list
+    guardrails: str = Field(sa_column=Column(Text, nullable=False))  # JSON list
+    decided_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    decided_by: str | None = None
+    job_run_id: int | None = Field(default=None, foreign_key="job_runs.id")
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class MonitorReport(SQLModel, table=True):
+    """Drift, model health and acceptance rates between two snapshots, with the
+    alerts raised and whether retraining was requested."""
+
+    __tablename__ = "monitor_reports"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: dt.datetime
+    as_of: dt.date
+    snapshot_id: int | None = Field(default=None, foreign_key="score_snapshots.id")
+    reference_snapshot_id: int | None = Field(
+        default=None, foreign_key="score_snapshots.id"
+    )
+    report: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    n_alerts: int = 0
+    retrain_requested: bool = False
+    job_run_id: int | None = Field(default=None, foreign_key="job_runs.id")
+
+
+class WeeklyReport(SQLModel, table=True):
+    """The weekly uplift report: self-contained HTML plus every figure as JSON."""
+
+    __tablename__ = "weekly_reports"
+    id: int | None = Field(default=None, primary_key=True)
+    week: dt.date = Field(unique=True, index=True)  # Monday the week starts
+    created_at: dt.datetime
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    data: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    job_run_id: int | None = Field(default=None, foreign_key="job_runs.id")
