@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -23,7 +24,7 @@ from nbo_engine.api.logs import log
 from nbo_engine.api.middleware import RequestMiddleware
 from nbo_engine.api.problems import install_handlers
 from nbo_engine.api.ratelimit import RateLimiter
-from nbo_engine.api.routes import customers, events, offers, ops
+from nbo_engine.api.routes import customers, events, experiments, offers, ops
 from nbo_engine.api.state import ApiState
 from nbo_engine.store import Engine, make_engine, migrate
 
@@ -84,6 +85,7 @@ def create_app(
     *,
     key_cache_seconds: float = 5.0,
     refresh_seconds: float = 1.0,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> FastAPI:
     """Build the offer API.
 
@@ -97,6 +99,10 @@ def create_app(
     refresh_seconds
         Interval of the background check for a new live policy, bandit state
         or score snapshot.
+    clock
+        Returns the (aware) time decisions and received events are stamped
+        with; default the wall clock. The simulated closed loop passes its
+        simulated clock.
     """
     store = engine if engine is not None else make_engine()
     state = ApiState(
@@ -107,6 +113,8 @@ def create_app(
         head_revision=migrate.head_revision(),
         refresh_seconds=refresh_seconds,
     )
+    if clock is not None:
+        state.clock = clock
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -129,10 +137,11 @@ def create_app(
             {"name": "events", "description": "Outcomes of offers shown."},
             {"name": "customers", "description": "Profiles and scores."},
             {"name": "operations", "description": "Probes and metrics."},
+            {"name": "experiments", "description": "A/B tests and holdouts."},
         ],
     )
     app.state.nbo = state
-    for module in (offers, events, customers, ops):
+    for module in (offers, events, customers, ops, experiments):
         app.include_router(module.router)
     install_handlers(app)
     app.add_middleware(RequestMiddleware)

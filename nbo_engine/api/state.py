@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,6 +25,9 @@ class ApiState:
     deciders: DeciderHolder
     head_revision: str | None
     refresh_seconds: float
+    #: The time decisions and events are stamped with (a simulated clock in
+    #: the closed loop; the wall clock otherwise).
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
 def get_state(request: Request) -> ApiState:

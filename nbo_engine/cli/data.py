@@ -26,9 +26,18 @@ app.add_typer(quarantine_app, name="quarantine")
 # ---------------------------------------------------------------------- simulate
 
 
-@app.command()
+simulate_app = typer.Typer(
+    help="Simulate a bank with known ground truth (and run the closed loop on it)."
+)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.callback(invoke_without_command=True)
 def simulate(
-    out: Annotated[Path, typer.Option(help="Folder for the files (and truth/).")],
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the files (and truth/).")
+    ] = None,
     customers: Annotated[
         int, typer.Option(min=1, help="Number of customers.")
     ] = 20_000,
@@ -48,8 +57,15 @@ def simulate(
         typer.Option(min=1000, help="Customers simulated at a time (bounds memory)."),
     ] = 50_000,
 ) -> None:
-    """Simulate a bank with known ground truth into OUT (truth in OUT/truth)."""
+    """Simulate a bank with known ground truth into OUT (truth in OUT/truth).
+
+    `nbo simulate loop` runs the engine against such a bank, week by week."""
     from nbo_engine.simulate import SimConfig, simulate_bank
+
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None:
+        raise fail("--out: expected the folder to write the bank to", 2)
 
     if format not in ("csv", "parquet"):
         raise fail(f"--format: expected csv or parquet, got {format!r}", 2)

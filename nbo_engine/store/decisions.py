@@ -60,7 +60,9 @@ __all__ = [
     "decide_in_transaction",
     "decision_log",
     "decision_record",
+    "decisions_frame",
     "ensure_bandit_state",
+    "first_bandit_state",
     "insert_decisions",
     "latest_bandit_state",
     "load_bandit_state",
@@ -418,6 +420,51 @@ def decision_record(engine: Engine, decision_id: str) -> dict[str, Any] | None:
     return out
 
 
+def decisions_frame(engine: Engine, decision_ids: Sequence[str]) -> pd.DataFrame:
+    """The logged decisions ``decision_ids`` (in that order, unknown ids
+    dropped) with their first-ranked offer: columns ``decision_id, ts,
+    customer_id, channel, policy_version_id, bandit_state_id, experiment,
+    variant, eligible`` (JSON list), ``context`` (JSON list), ``offer_id``
+    (None when nothing was offered) and ``propensity``."""
+    ids = list(decision_ids)
+    cols = [
+        DECISIONS.c.decision_id,
+        DECISIONS.c.ts,
+        DECISIONS.c.customer_id,
+        DECISIONS.c.channel,
+        DECISIONS.c.policy_version_id,
+        DECISIONS.c.bandit_state_id,
+        DECISIONS.c.experiment,
+        DECISIONS.c.variant,
+        DECISIONS.c.eligible,
+        DECISIONS.c.context,
+        OFFERS.c.offer_id,
+        OFFERS.c.propensity,
+    ]
+    parts = []
+    with read(engine) as conn:
+        for i in range(0, len(ids), 5000):
+            stmt = (
+                select(*cols)
+                .select_from(
+                    DECISIONS.outerjoin(
+                        OFFERS,
+                        and_(
+                            OFFERS.c.decision_id == DECISIONS.c.decision_id,
+                            OFFERS.c.rank == 1,
+                        ),
+                    )
+                )
+                .where(DECISIONS.c.decision_id.in_(ids[i : i + 5000]))
+            )
+            parts.append(pd.read_sql(stmt, conn))
+    if not parts:
+        return pd.DataFrame(columns=[c.name for c in cols])
+    frame = pd.concat(parts, ignore_index=True).set_index("decision_id")
+    order = [d for d in ids if d in frame.index]
+    return frame.loc[order].reset_index()
+
+
 def count_decisions(
     engine: Engine, *, customer_id: str | None = None, mode: str | None = None
 ) -> int:
@@ -496,12 +543,24 @@ def latest_bandit_state(
     engine: Engine, policy_version_id: int
 ) -> BanditStateRow | None:
     """The newest state of a policy version's bandit, or ``None``."""
+    return _end_state(engine, policy_version_id, newest=True)
+
+
+def first_bandit_state(engine: Engine, policy_version_id: int) -> BanditStateRow | None:
+    """The first state of a policy version's bandit (before any learning)."""
+    return _end_state(engine, policy_version_id, newest=False)
+
+
+def _end_state(
+    engine: Engine, policy_version_id: int, *, newest: bool
+) -> BanditStateRow | None:
+    order = STATES.c.id.desc() if newest else STATES.c.id.asc()
     with read(engine) as conn:
         row = (
             conn.execute(
                 select(STATES)
                 .where(STATES.c.policy_version_id == policy_version_id)
-                .order_by(STATES.c.id.desc())
+                .order_by(order)
                 .limit(1)
             )
             .mappings()

@@ -48,7 +48,7 @@ def post_events(body: EventsRequest, state: State) -> EventsResponse:
         )
         for e in body.events
     ]
-    result = record_events(state.engine, events, received_at=dt.datetime.now(dt.UTC))
+    result = record_events(state.engine, events, received_at=state.clock())
     fresh = set(result.inserted_event_ids)
     for e in body.events:
         # Only the first occurrence of a new id was stored.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 from fastapi import APIRouter, Request
@@ -39,7 +38,7 @@ def post_offers(body: OffersRequest, request: Request, state: State) -> OffersRe
         body.customer_id,
         body.channel,
         body.n,
-        now=dt.datetime.now(dt.UTC),
+        now=state.clock(),
         request_id=request_id_of(request) or None,
         context=dict(body.context) if body.context else None,
     )

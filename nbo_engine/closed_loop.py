@@ -1,0 +1,535 @@
+"""The closed loop against the simulated bank, through the real offer API.
+
+An edge, like ``scheduler.py``: it drives the engine from outside, as the
+bank's channels would (``nbo simulate loop`` calls it).
+
+Week after week, simulated customers visit the bank's channels; each visit is a
+``POST /v1/offers`` to the offer API (the real FastAPI app, in-process over
+ASGI, with a channel API key, on a simulated clock). The customer answers the
+offer they were shown by their *true* probability
+(:meth:`nbo_engine.simulate.World.respond`), and the channel reports what
+happened through ``POST /v1/events`` (impressions, accepts with their value,
+some explicit declines, and a share of batches resent to exercise the
+idempotency). At the end of each week the engine's own jobs run at the
+simulated time (``between_weeks``: by default the reward fold-in), and the
+API's decider picks up the new bandit state.
+
+What is measured comes from the truth, not from the draws: the *value* of a
+served offer is its true expected incremental value for that customer
+(``uplift_value``: margin x extra conversion - cost - extra churn x
+relationship value); the *oracle* serves, among the offers the policy found
+eligible for that request, the one with the highest true value (or nothing
+when none adds value); *random* serves an eligible offer uniformly; *initial*
+is the policy's first bandit state, scored exactly (its choice probabilities
+on the logged context) on the same requests. Regret = oracle - value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from nbo_engine.api import create_app
+from nbo_engine.decisioning.decide import load_compiled
+from nbo_engine.errors import NboError, NoActivePolicyError
+from nbo_engine.jobs.fold_rewards import fold_rewards
+from nbo_engine.simulate import World
+from nbo_engine.store import Engine
+from nbo_engine.store import decisions as dstore
+from nbo_engine.store import scores as score_store
+from nbo_engine.store.apikeys import create_key
+from nbo_engine.store.policies import load_version, read_slot
+
+__all__ = [
+    "DEFAULT_CHANNEL_MIX",
+    "LoopConfig",
+    "LoopResult",
+    "WeekResult",
+    "fold_between_weeks",
+    "run_loop",
+]
+
+#: Share of visits per channel (web and mobile dominate retail banking).
+DEFAULT_CHANNEL_MIX: tuple[tuple[str, float], ...] = (
+    ("web", 0.35),
+    ("mobile", 0.35),
+    ("email", 0.15),
+    ("branch", 0.10),
+    ("call_centre", 0.05),
+)
+#: Events per ``POST /v1/events`` (the API's batch limit is larger).
+_EVENT_BATCH = 200
+#: Simulated visits happen between these local hours (outside quiet hours).
+_OPEN_HOURS = (9, 20)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """One closed-loop run.
+
+    Parameters
+    ----------
+    weeks : simulated weeks.
+    requests_per_week : customer visits per week (each a different customer).
+    seed : draws of visits, channels, times and responses.
+    start : Monday of the first week; default the Monday after the history.
+    attribution_days : days after a decision within which a response counts
+        (customers here answer within three days; the fold-in waits this long).
+    decline_share : share of customers who did not take an offer who say so
+        (a ``decline`` event, which starts the offer's cool-down).
+    resend_share : share of event batches the channel sends twice.
+    channel_mix : (channel, share) of visits.
+    customers : visit only these customers (default: everyone in both the
+        simulated world and the active score snapshot).
+    """
+
+    weeks: int = 12
+    requests_per_week: int = 2000
+    seed: int = 0
+    start: dt.date | None = None
+    attribution_days: float = 7.0
+    decline_share: float = 0.3
+    resend_share: float = 0.05
+    channel_mix: tuple[tuple[str, float], ...] = DEFAULT_CHANNEL_MIX
+    customers: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.weeks < 1:
+            problems.append(f"weeks: expected >= 1, got {self.weeks}")
+        if self.requests_per_week < 1:
+            problems.append(
+                f"requests_per_week: expected >= 1, got {self.requests_per_week}"
+            )
+        if not 0.0 < self.attribution_days <= 60.0:
+            problems.append(
+                f"attribution_days: expected (0, 60], got {self.attribution_days}"
+            )
+        for name in ("decline_share", "resend_share"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                problems.append(f"{name}: expected a share in [0, 1], got {v}")
+        shares = [s for _, s in self.channel_mix]
+        if not shares or min(shares) < 0 or sum(shares) <= 0:
+            problems.append(f"channel_mix: expected positive shares, got {shares}")
+        if self.start is not None and self.start.weekday() != 0:
+            problems.append(
+                f"start: expected a Monday, got {self.start} (a {self.start:%A})"
+            )
+        if problems:
+            raise NboError("loop configuration: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class WeekResult:
+    """One simulated week, valued by the truth (currency units per week)."""
+
+    week: int
+    start: dt.date
+    requests: int
+    served: int  # visits that got an offer
+    holdout: int  # visits of customers in a holdout (no offer by design)
+    accepted: int
+    value: float  # true expected incremental value of what was served
+    oracle: float
+    random: float
+    initial: float
+    events: int
+    duplicates: int
+    policy_version_id: int
+    bandit_state_id: int | None
+    changes: tuple[str, ...] = ()
+
+    @property
+    def regret(self) -> float:
+        return self.oracle - self.value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "week": self.week,
+            "start": self.start.isoformat(),
+            "requests": self.requests,
+            "served": self.served,
+            "holdout": self.holdout,
+            "accepted": self.accepted,
+            "value": round(self.value, 2),
+            "oracle": round(self.oracle, 2),
+            "random": round(self.random, 2),
+            "initial": round(self.initial, 2),
+            "regret": round(self.regret, 2),
+            "events": self.events,
+            "duplicates": self.duplicates,
+            "policy_version_id": self.policy_version_id,
+            "bandit_state_id": self.bandit_state_id,
+            "changes": list(self.changes),
+        }
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    weeks: tuple[WeekResult, ...]
+    seconds: float
+    double_counted_rewards: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([w.to_dict() for w in self.weeks])
+
+    def totals(self) -> dict[str, float]:
+        f = self.frame()
+        return {
+            k: float(f[k].sum())
+            for k in ("requests", "served", "accepted", "value", "oracle", "random")
+        } | {"initial": float(f["initial"].sum()), "regret": float(f["regret"].sum())}
+
+
+BetweenWeeks = Callable[[Engine, dt.datetime], Sequence[str]]
+
+
+def fold_between_weeks(attribution_days: float) -> BetweenWeeks:
+    """The default end-of-week work: fold closed attribution windows into
+    the bandit (a new state version per policy version)."""
+
+    def run(engine: Engine, now: dt.datetime) -> Sequence[str]:
+        done = fold_rewards(engine, now=now, window_days=attribution_days)
+        return [
+            f"bandit of policy version {r.policy_version_id}: {r.rewards} rewards "
+            f"folded ({r.positive} positive) into state {r.new_state_id}"
+            for r in done
+            if r.new_state_id is not None
+        ]
+
+    return run
+
+
+def _first_monday_after(day: dt.date) -> dt.date:
+    return day + dt.timedelta(days=(7 - day.weekday()) % 7 or 7)
+
+
+def _visitors(
+    world: World, known: NDArray[np.str_], n: int, rng: np.random.Generator
+) -> NDArray[np.str_]:
+    """Customers still with the bank (in the world and in the snapshot)."""
+    open_ids = world.customer_ids[world.open]
+    pool = np.intersect1d(open_ids, known)
+    if pool.size == 0:
+        raise NboError(
+            "simulated loop: no customer of the simulated world is in the active "
+            "score snapshot; ingest and score the same bank first"
+        )
+    return np.asarray(rng.choice(pool, size=min(n, pool.size), replace=False))
+
+
+def _segment_of(x: NDArray[np.float64], names: Sequence[str]) -> list[str | None]:
+    seg_cols = [i for i, nm in enumerate(names) if nm.startswith("segment=")]
+    out: list[str | None] = [None] * x.shape[0]
+    if not seg_cols:
+        return out
+    block = x[:, seg_cols]
+    hit = block.max(axis=1) > 0.5
+    which = block.argmax(axis=1)
+    for r in np.flatnonzero(hit):
+        out[r] = names[seg_cols[which[r]]].split("=", 1)[1]
+    return out
+
+
+def _initial_value(
+    engine: Engine,
+    version_id: int,
+    initial_state_id: int,
+    log: pd.DataFrame,
+    masks: NDArray[np.bool_],
+    uplift: NDArray[np.float64],
+) -> float:
+    """Expected true value of the version's initial bandit state on the
+    logged requests: sum over offers of its choice probability x true value."""
+    rows = np.flatnonzero(masks.any(axis=1))
+    if rows.size == 0:
+        return 0.0
+    policy = load_compiled(engine, version_id, initial_state_id)
+    X = np.asarray([json.loads(c) for c in log["context"].to_numpy()[rows]])
+    segments = _segment_of(X, policy.context.names)
+    values = np.stack([policy.margin * policy.levers(s) for s in segments])
+    el = masks[rows]
+    vals = np.where(el & (values > 0), values, 1.0)
+    p = policy.bandit.probabilities(X, el, values=vals)
+    return float((p * np.where(el, uplift[rows], 0.0)).sum())
+
+
+def run_loop(
+    engine: Engine,
+    world: World,
+    config: LoopConfig = LoopConfig(),
+    *,
+    between_weeks: BetweenWeeks | None = None,
+    on_week: Callable[[WeekResult], None] | None = None,
+    app_factory: Callable[..., Any] = create_app,
+) -> LoopResult:
+    """Drive the engine for ``config.weeks`` simulated weeks (see module doc).
+
+    The store must hold the simulated bank (ingested and scored) and a live
+    policy whose offers the simulator knows.
+
+    Raises
+    ------
+    NoActivePolicyError
+        No policy is live.
+    NboError
+        The policy offers something the simulator does not know, or no
+        simulated customer is in the score snapshot.
+    """
+    return asyncio.run(_run(engine, world, config, between_weeks, on_week, app_factory))
+
+
+async def _run(
+    engine: Engine,
+    world: World,
+    config: LoopConfig,
+    between_weeks: BetweenWeeks | None,
+    on_week: Callable[[WeekResult], None] | None,
+    app_factory: Callable[..., Any],
+) -> LoopResult:
+    t0 = time.perf_counter()
+    if read_slot(engine, "live") is None:
+        raise NoActivePolicyError(
+            "no policy version is live; publish one with `nbo policy publish "
+            "policies/catalog.yaml --activate`"
+        )
+    snap = score_store.latest_snapshot(engine)
+    if snap is None:
+        raise NboError("simulated loop: no score snapshot; run `nbo score` first")
+    known = np.asarray(
+        score_store.snapshot_scores(engine, int(snap["id"]), []).index, dtype=str
+    )
+    if config.customers is not None:
+        known = np.intersect1d(known, np.asarray(config.customers, dtype=str))
+    rng = np.random.default_rng(config.seed)
+    history_end = dt.date.fromisoformat(str(snap["as_of"])[:10])
+    start = config.start or _first_monday_after(history_end)
+    between = between_weeks or fold_between_weeks(config.attribution_days)
+    channels = np.array([c for c, _ in config.channel_mix])
+    shares = np.array([s for _, s in config.channel_mix], dtype=np.float64)
+    shares = shares / shares.sum()
+    offer_pos = {o: i for i, o in enumerate(world.offer_ids)}
+
+    clock = [dt.datetime.combine(start, dt.time(), dt.UTC)]
+    app = app_factory(
+        engine, key_cache_seconds=3600.0, refresh_seconds=3600.0, clock=lambda: clock[0]
+    )
+    _, key = create_key(
+        engine, role="channel", name="simulated-loop", rate_per_minute=10_000_000
+    )
+    initial_states: dict[int, int] = {}
+    results: list[WeekResult] = []
+    posted_events: dict[str, int] = {}
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://nbo.loop",
+            headers={"X-API-Key": key},
+            timeout=60.0,
+        ) as client,
+    ):
+        for week in range(config.weeks):
+            monday = start + dt.timedelta(weeks=week)
+            ids = _visitors(world, known, config.requests_per_week, rng)
+            n = ids.size
+            chans = rng.choice(channels, size=n, p=shares)
+            minutes = np.sort(
+                rng.integers(0, 7, n) * 1440
+                + rng.integers(_OPEN_HOURS[0] * 60, _OPEN_HOURS[1] * 60, n)
+            )
+            base = dt.datetime.combine(monday, dt.time(), dt.UTC)
+            decision_ids: list[str] = []
+            for i in range(n):
+                clock[0] = base + dt.timedelta(minutes=int(minutes[i]))
+                r = await client.post(
+                    "/v1/offers",
+                    json={"customer_id": str(ids[i]), "channel": str(chans[i]), "n": 1},
+                )
+                if r.status_code != 200:
+                    raise NboError(
+                        f"simulated loop: POST /v1/offers answered {r.status_code}: "
+                        f"{r.text[:300]}"
+                    )
+                decision_ids.append(r.json()["decision_id"])
+            log = dstore.decisions_frame(engine, decision_ids)
+            log_customers = log["customer_id"].to_numpy(dtype=str)
+            version = int(log["policy_version_id"].iloc[0])
+            if version not in initial_states:
+                initial_states[version] = _initial_state_id(engine, version)
+            # truth before anyone answers (respond() changes holdings)
+            uplift_all = world.uplift_matrix(log_customers, week)
+            catalog = load_version_offers(engine, version)
+            unknown = [o for o in catalog if o not in offer_pos]
+            if unknown:
+                raise NboError(
+                    "simulated loop: the live policy offers "
+                    f"{', '.join(unknown)}, which the simulated bank does not know; "
+                    f"it knows {', '.join(world.offer_ids)}"
+                )
+            col = np.array([offer_pos[o] for o in catalog])
+            uplift = uplift_all[:, col]
+            cat_index = {o: k for k, o in enumerate(catalog)}
+            masks = np.zeros((len(log), len(catalog)), dtype=bool)
+            for r_i, el in enumerate(log["eligible"].to_numpy()):
+                for o in json.loads(el):
+                    masks[r_i, cat_index[o]] = True
+            served = log["offer_id"].notna().to_numpy()
+            oracle = np.where(masks, uplift, -np.inf).max(axis=1, initial=-np.inf)
+            oracle = np.where(masks.any(axis=1), np.maximum(oracle, 0.0), 0.0)
+            n_el = masks.sum(axis=1)
+            random_v = np.where(
+                n_el > 0,
+                np.where(masks, uplift, 0.0).sum(axis=1) / np.maximum(n_el, 1),
+                0.0,
+            )
+            initial_v = _initial_value(
+                engine, version, initial_states[version], log, masks, uplift
+            )
+            # customers answer the offers they were shown, by the truth
+            shown = log[served]
+            answers = world.respond(
+                shown["customer_id"].to_numpy(dtype=str),
+                shown["offer_id"].to_numpy(dtype=str),
+                week,
+                rng,
+                update=True,
+            )
+            value = float(answers["uplift_value"].sum())
+            events = _events(shown, answers, world, config, rng)
+            week_end = base + dt.timedelta(days=7)
+            clock[0] = week_end
+            n_events, dups = await _post_events(
+                client, events, config, rng, posted_events
+            )
+            changes = list(between(engine, week_end.replace(tzinfo=None)))
+            app.state.nbo.deciders.refresh()
+            holdout = int(log["variant"].isin(["holdout"]).sum())
+            state_ids = log["bandit_state_id"].dropna()
+            result = WeekResult(
+                week=week + 1,
+                start=monday,
+                requests=n,
+                served=int(served.sum()),
+                holdout=holdout,
+                accepted=int(answers["converted"].sum()),
+                value=value,
+                oracle=float(oracle.sum()),
+                random=float(random_v.sum()),
+                initial=initial_v,
+                events=n_events,
+                duplicates=dups,
+                policy_version_id=version,
+                bandit_state_id=int(state_ids.iloc[-1]) if len(state_ids) else None,
+                changes=tuple(changes),
+            )
+            results.append(result)
+            if on_week is not None:
+                on_week(result)
+    return LoopResult(tuple(results), time.perf_counter() - t0)
+
+
+def load_version_offers(engine: Engine, version_id: int) -> list[str]:
+    """Offer ids of a policy version, in the spec's order."""
+    from nbo_engine.policy import parse_policy
+
+    info = load_version(engine, version_id)
+    return list(
+        parse_policy(info.spec, filename=f"policy_version_{version_id}.yaml").offer_ids
+    )
+
+
+def _initial_state_id(engine: Engine, version_id: int) -> int:
+    """The first bandit state of a version (the policy before any learning)."""
+    load_compiled(engine, version_id)  # makes sure one exists
+    first = dstore.first_bandit_state(engine, version_id)
+    assert first is not None
+    return first.id
+
+
+def _events(
+    shown: pd.DataFrame,
+    answers: pd.DataFrame,
+    world: World,
+    config: LoopConfig,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """Impressions for every offer shown, an accept and a conversion (with the
+    offer's margin) for each customer who took it, a decline for some who
+    did not; each within three days of the decision."""
+    margins = {o.offer_id: o.margin for o in world.params.offers}
+    took = answers["converted"].to_numpy(dtype=bool)
+    declined = ~took & (rng.random(len(answers)) < config.decline_share)
+    delay = rng.integers(5, 3 * 1440, len(answers))
+    out: list[dict[str, Any]] = []
+    for i, (d, o, ts) in enumerate(
+        zip(shown["decision_id"], shown["offer_id"], shown["ts"], strict=True)
+    ):
+        t0 = pd.Timestamp(ts).to_pydatetime()
+        out.append(_event(d, o, "impression", t0 + dt.timedelta(seconds=1)))
+        later = t0 + dt.timedelta(minutes=int(delay[i]))
+        if took[i]:
+            out.append(_event(d, o, "accept", later))
+            out.append(_event(d, o, "conversion", later, margins[o]))
+        elif declined[i]:
+            out.append(_event(d, o, "decline", later))
+    return out
+
+
+def _event(
+    decision_id: str,
+    offer_id: str,
+    kind: str,
+    ts: dt.datetime,
+    value: float | None = None,
+) -> dict[str, Any]:
+    e: dict[str, Any] = {
+        "event_id": f"{decision_id}-{kind}",
+        "decision_id": decision_id,
+        "offer_id": offer_id,
+        "type": kind,
+        "ts": ts.replace(tzinfo=dt.UTC).isoformat(),
+    }
+    if value is not None:
+        e["value"] = value
+    return e
+
+
+async def _post_events(
+    client: httpx.AsyncClient,
+    events: list[dict[str, Any]],
+    config: LoopConfig,
+    rng: np.random.Generator,
+    posted: dict[str, int],
+) -> tuple[int, int]:
+    """Post in batches (some resent); returns (events stored, duplicates)."""
+    stored = dups = 0
+    for i in range(0, len(events), _EVENT_BATCH):
+        batch = events[i : i + _EVENT_BATCH]
+        for attempt in range(2 if rng.random() < config.resend_share else 1):
+            r = await client.post("/v1/events", json={"events": batch})
+            if r.status_code != 200:
+                raise NboError(
+                    f"simulated loop: POST /v1/events answered {r.status_code}: "
+                    f"{r.text[:300]}"
+                )
+            body: Mapping[str, Any] = r.json()
+            stored += int(body["inserted"])
+            dups += int(body["duplicates"])
+            del attempt
+    for e in events:
+        posted[e["event_id"]] = posted.get(e["event_id"], 0) + 1
+    return stored, dups
