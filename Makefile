@@ -5,13 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
 DEMO   ?= demo
 DEMO_CUSTOMERS ?= 20000
+DEMO_WEEKS ?= 12
+DEMO_REQUESTS ?= 2000
 PYTEST_WORKERS ?= 2
 export NBO_DATABASE_URL ?= sqlite:///$(DEMO)/nbo.db
 
 .PHONY: install demo test lint format bench postgres clean help
 
 help:
-	@echo "make demo     simulate a bank, load it into SQLite, score it, print segments and models"
+	@echo "make demo     simulate a bank, load it into SQLite, score it, run the closed loop for 12 weeks"
 	@echo "make test     lint, type-check and run the tests on SQLite and PostgreSQL"
 	@echo "make lint     ruff + mypy;  make format  ruff format + fixes"
 	@echo "make bench    benchmarks (see docs/benchmarks.md)"
@@ -36,6 +38,8 @@ demo: install
 	$(BIN)/nbo segments show --kind cluster
 	$(BIN)/nbo segments show --kind value_tier
 	$(BIN)/nbo models list
+	$(BIN)/nbo policy publish policies/catalog.yaml --activate
+	$(BIN)/nbo simulate loop --bank $(DEMO)/data --weeks $(DEMO_WEEKS) --requests-per-week $(DEMO_REQUESTS) --out $(DEMO)/loop.csv
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
