@@ -8,7 +8,10 @@ all workers (``MultiProcessCollector``), whichever worker answers the scrape.
 ``nbo serve`` sets it to a fresh directory when it starts more than one worker.
 Without it (one process, tests) the default registry is used.
 
-Labels are bounded: ``route`` is the route template, never a raw path.
+Labels are bounded: ``route`` is the route template, never a raw path;
+``channel`` is one of the contact channels (anything else is counted as
+``other``), and every channel's decision series exists from start-up at 0, so
+a per-channel rate has a series before the channel's first decision.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _mp
 
+from nbo_engine.ingest.schemas import CONTACT_CHANNELS
+
 __all__ = [
+    "CHANNELS",
     "CONTENT_TYPE",
     "DECISIONS",
     "DECISION_LATENCY",
@@ -34,10 +40,14 @@ __all__ = [
     "MULTIPROCESS",
     "REQUESTS",
     "REQUEST_LATENCY",
+    "channel_label",
+    "observe_decision",
     "render",
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: The values of the ``channel`` label (plus ``other``): bounded.
+CHANNELS: tuple[str, ...] = (*CONTACT_CHANNELS, "other")
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 # Fine buckets below 25 ms: the latency target is p99 < 25 ms.
@@ -81,7 +91,8 @@ DECISIONS = Counter(
 )
 DECISION_LATENCY = Histogram(
     "nbo_decision_latency_seconds",
-    "Time spent deciding (profile, rules, bandit, logging) per decision.",
+    "Time spent deciding (profile, rules, bandit, logging) per decision, by channel.",
+    ["channel"],
     buckets=_LATENCY_BUCKETS,
 )
 EVENTS = Counter(
@@ -90,6 +101,23 @@ EVENTS = Counter(
     "(inserted, duplicate).",
     ["type", "outcome"],
 )
+
+
+for _channel in CHANNELS:  # every series present (at 0) from start-up
+    DECISIONS.labels(_channel)
+    DECISION_LATENCY.labels(_channel)
+
+
+def channel_label(channel: str) -> str:
+    """``channel`` if it is a contact channel, else ``other`` (bounded labels)."""
+    return channel if channel in CONTACT_CHANNELS else "other"
+
+
+def observe_decision(channel: str, seconds: float) -> None:
+    """Count one decision served on ``channel`` and its latency."""
+    label = channel_label(channel)
+    DECISION_LATENCY.labels(label).observe(seconds)
+    DECISIONS.labels(label).inc()
 
 
 def render() -> bytes:

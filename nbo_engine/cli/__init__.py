@@ -10,6 +10,7 @@ from nbo_engine.cli import (  # noqa: F401  (register commands)
     decide,
     experiment,
     loop,
+    monitor,
     policy,
     scores,
     serve,

@@ -76,7 +76,7 @@ def test_metrics_count_events_errors_and_latency(
     assert delta("nbo_http_request_duration_seconds_count", route="/v1/events") == 2
     assert (
         "nbo_decision_latency_seconds_bucket",
-        frozenset({("le", "0.025")}),
+        frozenset({("channel", "web"), ("le", "0.025")}),
     ) in after
     assert "# HELP nbo_decisions_total Decisions served" in response.text
 

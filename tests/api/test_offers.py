@@ -173,7 +173,7 @@ def test_ready_metrics_and_policy_switch(
         for s in f.samples
     }
     assert samples[("nbo_decisions_total", (("channel", "web"),))] >= 2
-    assert samples[("nbo_decision_latency_seconds_count", ())] >= 2
+    assert samples[("nbo_decision_latency_seconds_count", (("channel", "web"),))] >= 2
 
 
 def test_no_live_policy_is_503_and_not_ready(

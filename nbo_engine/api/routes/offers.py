@@ -42,8 +42,7 @@ def post_offers(body: OffersRequest, request: Request, state: State) -> OffersRe
         request_id=request_id_of(request) or None,
         context=dict(body.context) if body.context else None,
     )
-    metrics.DECISION_LATENCY.observe(time.perf_counter() - start)
-    metrics.DECISIONS.labels(body.channel).inc()
+    metrics.observe_decision(body.channel, time.perf_counter() - start)
     if log.isEnabledFor(10):  # DEBUG
         log.debug(
             "decision %s for %s on %s: %d offers",
