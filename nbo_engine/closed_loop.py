@@ -32,6 +32,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -52,6 +53,7 @@ from nbo_engine.store.policies import load_version, read_slot
 
 __all__ = [
     "DEFAULT_CHANNEL_MIX",
+    "BankFeed",
     "LoopConfig",
     "LoopResult",
     "WeekResult",
@@ -149,6 +151,8 @@ class WeekResult:
     policy_version_id: int
     bandit_state_id: int | None
     changes: tuple[str, ...] = ()
+    accounts_opened: int = 0  # loaded into the store by the bank feed
+    customers_left: int = 0
 
     @property
     def regret(self) -> float:
@@ -172,6 +176,8 @@ class WeekResult:
             "policy_version_id": self.policy_version_id,
             "bandit_state_id": self.bandit_state_id,
             "changes": list(self.changes),
+            "accounts_opened": self.accounts_opened,
+            "customers_left": self.customers_left,
         }
 
 
@@ -266,6 +272,123 @@ def _initial_value(
     return float((p * np.where(el, uplift[rows], 0.0)).sum())
 
 
+class BankFeed:
+    """What the bank's core systems record while the loop runs, loaded into
+    the store each week through the real ingest path (``accounts`` files):
+    an account opened for each take-up (the offer's product) and, for each
+    customer who leaves, every open account closed on the day they go.
+
+    Take-ups are dated when the customer answers; a churn draw (``churned``
+    within 13 weeks) is dated uniformly over those 13 weeks and written in
+    the week it happens, so the store never holds the future.
+    """
+
+    _COLUMNS = (
+        "account_id",
+        "customer_id",
+        "joint_customer_id",
+        "product",
+        "open_date",
+        "close_date",
+        "balance",
+        "credit_limit",
+        "interest_rate",
+        "currency",
+    )
+
+    def __init__(self, bank: Path, workdir: Path) -> None:
+        files = [bank / "accounts.parquet", bank / "accounts.csv"]
+        path = next((f for f in files if f.exists()), None)
+        if path is None:
+            raise NboError(f"simulated loop: {bank} has no accounts.csv or .parquet")
+        frame = (
+            pd.read_parquet(path)
+            if path.suffix == ".parquet"
+            else pd.read_csv(path, dtype=str, keep_default_na=False)
+        )
+        frame = frame.astype(str).replace({"nan": "", "None": ""})
+        self._accounts = frame[frame["close_date"] == ""][list(self._COLUMNS)].copy()
+        self._workdir = workdir
+        self._pending: list[
+            tuple[dt.date, str, str, str]
+        ] = []  # date, kind, customer, product
+        self._seq = 0
+
+    def schedule(
+        self,
+        answers: pd.DataFrame,
+        answered_at: Sequence[dt.datetime],
+        products: Mapping[str, str],
+        rng: np.random.Generator,
+    ) -> None:
+        """Queue the take-ups and departures of ``answers`` (``World.respond``)."""
+        took = answers["converted"].to_numpy(bool)
+        left = answers["churned"].to_numpy(bool)
+        for i in np.flatnonzero(took):
+            self._pending.append(
+                (
+                    answered_at[int(i)].date(),
+                    "open",
+                    str(answers["customer_id"].iloc[i]),
+                    products[str(answers["offer_id"].iloc[i])],
+                )
+            )
+        days = rng.integers(1, 92, int(left.sum()))
+        for d, i in zip(days, np.flatnonzero(left), strict=True):
+            when = answered_at[int(i)].date() + dt.timedelta(days=int(d))
+            self._pending.append(
+                (when, "close", str(answers["customer_id"].iloc[i]), "")
+            )
+
+    def flush(self, engine: Engine, until: dt.datetime, week: int) -> dict[str, int]:
+        """Load what happened before ``until`` (naive UTC); returns counts."""
+        due = [p for p in self._pending if p[0] < until.date()]
+        self._pending = [p for p in self._pending if p[0] >= until.date()]
+        rows: list[dict[str, Any]] = []
+        opened = closed = 0
+        for when, kind, customer, product in sorted(due):
+            if kind == "open":
+                self._seq += 1
+                row = dict.fromkeys(self._COLUMNS, "")
+                row |= {
+                    "account_id": f"L{self._seq:09d}",
+                    "customer_id": customer,
+                    "product": product,
+                    "open_date": when.isoformat(),
+                    "balance": "0.00",
+                    "currency": "GBP",
+                }
+                rows.append(row)
+                self._accounts = pd.concat(
+                    [self._accounts, pd.DataFrame([row])], ignore_index=True
+                )
+                opened += 1
+            else:
+                mine = self._accounts["customer_id"] == customer
+                gone = self._accounts[mine].copy()
+                gone["close_date"] = when.isoformat()
+                gone["balance"] = "0.00"  # paid out when the account closes
+                rows += [
+                    {str(k): v for k, v in r.items()}
+                    for r in gone.to_dict(orient="records")
+                ]
+                self._accounts = self._accounts[~mine]
+                closed += int(bool(len(gone)))
+        if rows:
+            from nbo_engine.ingest import ingest_file
+
+            path = self._workdir / f"accounts_week_{week:03d}.csv"
+            pd.DataFrame(rows, columns=list(self._COLUMNS)).to_csv(path, index=False)
+            report = ingest_file("accounts", path, engine=engine, as_of=until)
+            if report.rows_quarantined:
+                raise NboError(
+                    f"simulated loop: {report.rows_quarantined} rows of {path.name} "
+                    f"were quarantined ({report.quarantine_reasons}); see "
+                    "`nbo quarantine list`"
+                )
+        return {"accounts_opened": opened, "customers_left": closed}
+
+
 def run_loop(
     engine: Engine,
     world: World,
@@ -274,11 +397,14 @@ def run_loop(
     between_weeks: BetweenWeeks | None = None,
     on_week: Callable[[WeekResult], None] | None = None,
     app_factory: Callable[..., Any] = create_app,
+    feed: BankFeed | None = None,
 ) -> LoopResult:
     """Drive the engine for ``config.weeks`` simulated weeks (see module doc).
 
     The store must hold the simulated bank (ingested and scored) and a live
-    policy whose offers the simulator knows.
+    policy whose offers the simulator knows. With ``feed``, the customers'
+    take-ups and departures reach the store's accounts each week (through
+    ingest), so the engine's own evidence (uplift, retune, reports) sees them.
 
     Raises
     ------
@@ -288,7 +414,9 @@ def run_loop(
         The policy offers something the simulator does not know, or no
         simulated customer is in the score snapshot.
     """
-    return asyncio.run(_run(engine, world, config, between_weeks, on_week, app_factory))
+    return asyncio.run(
+        _run(engine, world, config, between_weeks, on_week, app_factory, feed)
+    )
 
 
 async def _run(
@@ -298,6 +426,7 @@ async def _run(
     between_weeks: BetweenWeeks | None,
     on_week: Callable[[WeekResult], None] | None,
     app_factory: Callable[..., Any],
+    feed: BankFeed | None,
 ) -> LoopResult:
     t0 = time.perf_counter()
     if read_slot(engine, "live") is None:
@@ -321,6 +450,7 @@ async def _run(
     shares = np.array([s for _, s in config.channel_mix], dtype=np.float64)
     shares = shares / shares.sum()
     offer_pos = {o: i for i, o in enumerate(world.offer_ids)}
+    products = {o.offer_id: o.product for o in world.params.offers}
 
     clock = [dt.datetime.combine(start, dt.time(), dt.UTC)]
     app = app_factory(
@@ -409,13 +539,27 @@ async def _run(
                 update=True,
             )
             value = float(answers["uplift_value"].sum())
-            events = _events(shown, answers, world, config, rng)
+            delay = rng.integers(5, 3 * 1440, len(answers))
+            answered_at = [
+                pd.Timestamp(t).to_pydatetime() + dt.timedelta(minutes=int(m))
+                for t, m in zip(shown["ts"], delay, strict=True)
+            ]
+            events = _events(shown, answers, answered_at, world, config, rng)
             week_end = base + dt.timedelta(days=7)
             clock[0] = week_end
             n_events, dups = await _post_events(
                 client, events, config, rng, posted_events
             )
-            changes = list(between(engine, week_end.replace(tzinfo=None)))
+            changes: list[str] = []
+            moved = {"accounts_opened": 0, "customers_left": 0}
+            if feed is not None:
+                feed.schedule(answers, answered_at, products, rng)
+                moved = feed.flush(engine, week_end.replace(tzinfo=None), week + 1)
+                changes.append(
+                    f"bank feed: {moved['accounts_opened']} accounts opened, "
+                    f"{moved['customers_left']} customers left"
+                )
+            changes += list(between(engine, week_end.replace(tzinfo=None)))
             app.state.nbo.deciders.refresh()
             holdout = int(log["variant"].isin(["holdout"]).sum())
             state_ids = log["bandit_state_id"].dropna()
@@ -435,6 +579,7 @@ async def _run(
                 policy_version_id=version,
                 bandit_state_id=int(state_ids.iloc[-1]) if len(state_ids) else None,
                 changes=tuple(changes),
+                **moved,
             )
             results.append(result)
             if on_week is not None:
@@ -463,29 +608,28 @@ def _initial_state_id(engine: Engine, version_id: int) -> int:
 def _events(
     shown: pd.DataFrame,
     answers: pd.DataFrame,
+    answered_at: Sequence[dt.datetime],
     world: World,
     config: LoopConfig,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
     """Impressions for every offer shown, an accept and a conversion (with the
     offer's margin) for each customer who took it, a decline for some who
-    did not; each within three days of the decision."""
+    did not, at ``answered_at``."""
     margins = {o.offer_id: o.margin for o in world.params.offers}
     took = answers["converted"].to_numpy(dtype=bool)
     declined = ~took & (rng.random(len(answers)) < config.decline_share)
-    delay = rng.integers(5, 3 * 1440, len(answers))
     out: list[dict[str, Any]] = []
     for i, (d, o, ts) in enumerate(
         zip(shown["decision_id"], shown["offer_id"], shown["ts"], strict=True)
     ):
         t0 = pd.Timestamp(ts).to_pydatetime()
         out.append(_event(d, o, "impression", t0 + dt.timedelta(seconds=1)))
-        later = t0 + dt.timedelta(minutes=int(delay[i]))
         if took[i]:
-            out.append(_event(d, o, "accept", later))
-            out.append(_event(d, o, "conversion", later, margins[o]))
+            out.append(_event(d, o, "accept", answered_at[i]))
+            out.append(_event(d, o, "conversion", answered_at[i], margins[o]))
         elif declined[i]:
-            out.append(_event(d, o, "decline", later))
+            out.append(_event(d, o, "decline", answered_at[i]))
     return out
 
 

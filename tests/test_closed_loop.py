@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from nbo_engine.closed_loop import LoopConfig, run_loop
+from nbo_engine.closed_loop import BankFeed, LoopConfig, run_loop
 from nbo_engine.errors import NboError
 from nbo_engine.jobs.fold_rewards import fold_rewards
 from nbo_engine.simulate import World
@@ -21,7 +21,7 @@ from tests.scored_bank import Customers, catalog_with, serving
 
 
 def test_loop_values_by_the_truth_and_loses_nothing(
-    bank_engine: Engine, customers: Customers, decisioning_bank: Path
+    bank_engine: Engine, customers: Customers, decisioning_bank: Path, tmp_path: Path
 ) -> None:
     world = World.load(decisioning_bank)
     pool = tuple(customers.take(240))
@@ -35,9 +35,12 @@ def test_loop_values_by_the_truth_and_loses_nothing(
             return [f"folded {r.rewards}" for r in done if r.new_state_id is not None]
 
         config = LoopConfig(
-            weeks=3, requests_per_week=120, seed=5, customers=pool, resend_share=0.5
+            weeks=3, requests_per_week=120, seed=5, customers=pool, resend_share=1.0
         )
-        result = run_loop(bank_engine, world, config, between_weeks=fold_mine)
+        feed = BankFeed(decisioning_bank, tmp_path)
+        result = run_loop(
+            bank_engine, world, config, between_weeks=fold_mine, feed=feed
+        )
 
     frame = result.frame()
     assert list(frame["week"]) == [1, 2, 3]
@@ -67,10 +70,22 @@ def test_loop_values_by_the_truth_and_loses_nothing(
             ),
             {"v": version},
         ).scalar_one()
+        opened = conn.execute(
+            text(
+                "SELECT count(*) FROM accounts WHERE account_id LIKE 'L%' "
+                "AND customer_id IN (SELECT customer_id FROM decisions "
+                "WHERE policy_version_id = :v)"
+            ),
+            {"v": version},
+        ).scalar_one()
     assert logged == 360  # no lost log row
+    # the bank feed loaded each take-up answered before the last week's end
+    # as an account of the offer's product (through ingest)
+    assert opened == frame["accounts_opened"].sum()
+    assert 0 < opened <= frame["accepted"].sum()
     # every event stored once, every resent one acknowledged as a duplicate
     assert stored_events == frame["events"].sum()
-    assert frame["duplicates"].sum() > 0
+    assert frame["duplicates"].sum() == frame["events"].sum()  # all resent once
     # no reward counted twice: the newest state's count equals the chosen
     # offers of the decisions before its watermark
     state = dstore.latest_bandit_state(bank_engine, version)

@@ -72,13 +72,22 @@ def loop(
     out: Annotated[
         Path | None, typer.Option(help="Write the weekly table here (CSV).")
     ] = None,
+    feed: Annotated[
+        bool,
+        typer.Option(
+            help="Load the customers' take-ups and departures into the store's "
+            "accounts each week (through ingest), as the bank's systems would."
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Run the closed loop: simulated customers ask the offer API (in process),
     answer by their true probabilities, rewards fold into the bandit at each
     week's end. Prints per week the true value of what was served, the oracle's
     value and the regret, next to a random eligible policy and the initial one."""
-    from nbo_engine.closed_loop import LoopConfig, run_loop
+    import tempfile
+
+    from nbo_engine.closed_loop import BankFeed, LoopConfig, run_loop
     from nbo_engine.simulate import World
 
     first: dt.date | None = None
@@ -115,7 +124,9 @@ def loop(
                     console.print(f"  {change}")
             table.add_row(*_row(w))
 
-        result = run_loop(engine(), world, config, on_week=show)
+        with tempfile.TemporaryDirectory(prefix="nbo-loop-") as work:
+            bank_feed = BankFeed(bank, Path(work)) if feed else None
+            result = run_loop(engine(), world, config, on_week=show, feed=bank_feed)
     except NboError as exc:
         raise fail(str(exc)) from None
     frame = result.frame()

@@ -245,17 +245,25 @@ class World:
         rng: np.random.Generator,
         *,
         update: bool = True,
+        treated: NDArray[np.bool_] | None = None,
     ) -> pd.DataFrame:
-        """Draw each treated customer's outcome by the true probabilities.
+        """Draw each customer's outcome by the true probabilities.
 
         Returns one row per pair with the probabilities and the draws
         (``converted`` within 30 days, ``churned`` within 13 weeks). With
         ``update`` converted customers now hold the product and churned ones
-        leave the bank.
+        leave the bank. ``treated`` (default all True) marks the pairs whose
+        offer was made; the others (a holdout's customers, with the offer the
+        policy would have made) draw by the control probabilities: organic
+        take-up of that product and churn without the offer.
         """
         probs = self.probabilities(customer_ids, offer_ids, week)
-        converted = rng.random(probs.p_convert_treated.size) < probs.p_convert_treated
-        churned = rng.random(probs.p_churn_treated.size) < probs.p_churn_treated
+        n = probs.p_convert_treated.size
+        made = np.ones(n, dtype=bool) if treated is None else np.asarray(treated, bool)
+        p_convert = np.where(made, probs.p_convert_treated, probs.p_convert_control)
+        p_churn = np.where(made, probs.p_churn_treated, probs.p_churn_control)
+        converted = rng.random(n) < p_convert
+        churned = rng.random(n) < p_churn
         c = self.positions(customer_ids)
         o = self.offer_positions(offer_ids)
         if update:
@@ -275,6 +283,7 @@ class World:
                 "p_churn_treated": probs.p_churn_treated,
                 "p_churn_control": probs.p_churn_control,
                 "uplift_value": probs.uplift_value,
+                "treated": made,
                 "converted": converted,
                 "churned": churned,
             }
