@@ -9,6 +9,7 @@ from nbo_engine.cli import (  # noqa: F401  (register commands)
     db,
     decide,
     experiment,
+    forecast,
     loop,
     monitor,
     policy,
