@@ -7,15 +7,22 @@ working directory. PostgreSQL URLs use psycopg 3
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nbo_engine.errors import ConfigError
 
-__all__ = ["Settings", "get_settings", "load_settings"]
+__all__ = ["Settings", "cron_problem", "get_settings", "load_settings"]
 
 _SUPPORTED_SCHEMES = ("sqlite", "postgresql")
 
@@ -33,6 +40,63 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     ingest_chunk_rows: int = Field(default=200_000, ge=1_000)
 
+    # -------------------------------------------------------------- jobs
+    # Cron expressions are UTC: minute hour day month day-of-week, with an
+    # optional leading seconds field; day-of-week by name (see cron_problem).
+    # The cron says when the scheduler looks for ended periods; what runs is
+    # decided by the job's period (hourly, daily, weekly) and job_runs.
+    schedule_fold_rewards: str = Field(
+        default="5 * * * *", description="cron (UTC) of the hourly reward fold"
+    )
+    schedule_refresh_scores: str = Field(
+        default="30 2 * * *", description="cron (UTC) of the nightly score refresh"
+    )
+    schedule_monitor: str = Field(
+        default="30 4 * * *", description="cron (UTC) of the daily monitoring job"
+    )
+    schedule_weekly: str = Field(
+        default="0 6 * * mon", description="cron (UTC) of the weekly evaluation job"
+    )
+    #: At most this many ended periods per job are run in one go (oldest
+    #: first) after downtime; older missed periods are skipped.
+    catch_up_fold_rewards: int = Field(default=24, ge=1, le=10_000)
+    catch_up_refresh_scores: int = Field(default=1, ge=1, le=1_000)
+    catch_up_monitor: int = Field(default=3, ge=1, le=1_000)
+    catch_up_weekly: int = Field(default=2, ge=1, le=1_000)
+    #: Attempts the scheduler makes at a failed, abandoned or dead period.
+    job_max_attempts: int = Field(default=2, ge=1, le=100)
+    job_heartbeat_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    #: A running claim whose heartbeat is older than this is taken over.
+    job_stale_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: On SIGTERM/SIGINT, how long a running job may take to finish before
+    #: it is recorded as abandoned and the scheduler exits.
+    scheduler_grace_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    scheduler_threads: int = Field(default=4, ge=1, le=64)
+
+    @field_validator(
+        "schedule_fold_rewards",
+        "schedule_refresh_scores",
+        "schedule_monitor",
+        "schedule_weekly",
+    )
+    @classmethod
+    def _cron(cls, value: str, info: ValidationInfo) -> str:
+        problem = cron_problem(value)
+        if problem is not None:
+            raise ConfigError(f"NBO_{str(info.field_name).upper()}: {problem}")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _stale_after_heartbeats(self) -> Settings:
+        if self.job_stale_seconds < 3 * self.job_heartbeat_seconds:
+            raise ConfigError(
+                f"NBO_JOB_STALE_SECONDS: got {self.job_stale_seconds:g}, expected at "
+                "least 3 x NBO_JOB_HEARTBEAT_SECONDS "
+                f"({3 * self.job_heartbeat_seconds:g}) so a live run is never "
+                "taken for a dead one"
+            )
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:
@@ -48,6 +112,47 @@ class Settings(BaseSettings):
                 f"('postgresql+psycopg://...'), got {value!r}"
             )
         return value
+
+
+_CRON_FIELDS = ("minute", "hour", "day", "month", "day-of-week")
+_CRON_TOKEN = re.compile(r"^[0-9a-z*,/\-]+$")
+
+
+def cron_problem(expr: str) -> str | None:
+    """What is wrong with cron expression ``expr``, or None if it looks right.
+
+    Accepted: ``minute hour day month day-of-week`` (crontab order), or the
+    same with a leading ``second`` field. Day-of-week must be written by name
+    (``mon-fri``, ``sun``): apscheduler 3 counts 0 as Monday where crontab
+    counts 0 as Sunday, so a number would silently fire on the wrong day.
+    The scheduler parses the expression fully at start.
+
+    Examples
+    --------
+    >>> cron_problem("0 6 * * mon") is None
+    True
+    >>> cron_problem("0 6 * * 1")
+    "day-of-week '1' is a number; write day names (mon, tue, ..., sun): apscheduler 3 counts 0 as Monday, crontab counts 0 as Sunday"
+    """
+    fields = expr.lower().split()
+    if len(fields) not in (5, 6):
+        return (
+            f"expected 5 cron fields ({' '.join(_CRON_FIELDS)}) or 6 with a "
+            f"leading second, got {len(fields)} in {expr!r}"
+        )
+    names = (("second",) if len(fields) == 6 else ()) + _CRON_FIELDS
+    for name, value in zip(names, fields, strict=True):
+        if not _CRON_TOKEN.match(value):
+            return (
+                f"{name} field {value!r} in {expr!r} has characters cron does not use"
+            )
+    dow = fields[-1]
+    if any(c.isdigit() for part in dow.split(",") for c in part.split("/")[0]):
+        return (
+            f"day-of-week {dow!r} is a number; write day names (mon, tue, ..., "
+            "sun): apscheduler 3 counts 0 as Monday, crontab counts 0 as Sunday"
+        )
+    return None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -13,18 +13,23 @@ __all__ = [
     "DataValidationError",
     "DecisionInputError",
     "ExperimentSpecError",
+    "ExperimentStateError",
     "FileFormatError",
+    "JobError",
     "NboError",
     "NoActivePolicyError",
     "NotFittedError",
     "PolicyFileError",
     "PolicySpecError",
+    "ProposalStateError",
+    "RetuneError",
     "RuleError",
     "SegmentationError",
     "StateFormatError",
     "StoreError",
     "UnknownCustomerError",
     "UnknownDecisionError",
+    "UnknownExperimentError",
 ]
 
 
@@ -131,3 +136,36 @@ class DecisionInputError(NboError, ValueError):
         self.field = field
         self.value = value
         super().__init__(message)
+
+
+class UnknownExperimentError(NboError, LookupError):
+    """No experiment of that name is stored; ``name`` holds the name received."""
+
+    def __init__(self, message: str, name: str) -> None:
+        self.name = name
+        super().__init__(message)
+
+
+class ExperimentStateError(NboError):
+    """An experiment change conflicts with its state or with other experiments:
+    a duplicate name, starting one that is not a draft, stopping one already
+    stopped, a ramp that would move customers, overlapping layers, a second
+    global holdout."""
+
+
+class JobError(NboError, ValueError):
+    """A job request is invalid: an unknown job name, a malformed period key,
+    a period that has not ended yet, or a job whose body returned something
+    other than a mapping of counts."""
+
+
+class RetuneError(NboError, ValueError):
+    """Retune input that cannot be used: evidence of the wrong shape or range, a
+    guardrail setting out of its limits, or a change that does not fit the
+    policy it is applied to."""
+
+
+class ProposalStateError(NboError):
+    """A retune proposal cannot make the transition asked: approving one that
+    is not awaiting approval, one made against a policy version that no longer
+    serves, or an unknown proposal or version."""

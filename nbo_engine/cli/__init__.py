@@ -10,6 +10,7 @@ from nbo_engine.cli import (  # noqa: F401  (register commands)
     decide,
     experiment,
     forecast,
+    jobs,
     loop,
     monitor,
     policy,
