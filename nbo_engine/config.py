@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     ingest_chunk_rows: int = Field(default=200_000, ge=1_000)
+    attribution_days: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=365.0,
+        description="Days after a decision within which a response counts "
+        "(the reward fold-in waits this long before it folds a decision)",
+    )
 
     # -------------------------------------------------------------- jobs
     # Cron expressions are UTC: minute hour day month day-of-week, with an

@@ -236,6 +236,9 @@ class JobContext:
     run_id: int
     trigger: str  # schedule, catch_up, manual
     rng_seed: int  # the same for every attempt at this (job, period)
+    #: The settings the runner was given (jobs read their knobs here, so a
+    #: caller such as the simulated loop can run them with its own).
+    settings: Settings | None = None
 
 
 JobFn = Callable[[Engine, JobContext], Mapping[str, int | float | str]]
@@ -445,6 +448,7 @@ def _execute(
         run_id=rec.id,
         trigger=rec.trigger,
         rng_seed=_seed(spec.name, period.key),
+        settings=settings,
     )
     with _ACTIVE_LOCK:
         _ACTIVE[rec.id] = (rec, threading.get_ident())
@@ -681,7 +685,8 @@ def run_due(
 def _fold_rewards(engine: Engine, ctx: JobContext) -> dict[str, int | float | str]:
     from nbo_engine.jobs.fold_rewards import fold_rewards
 
-    results = fold_rewards(engine, now=ctx.as_of)
+    window = (ctx.settings or get_settings()).attribution_days
+    results = fold_rewards(engine, now=ctx.as_of, window_days=window)
     return {
         "policy_versions": len(results),
         "states_written": sum(r.new_state_id is not None for r in results),
@@ -703,6 +708,15 @@ def _refresh_scores(engine: Engine, ctx: JobContext) -> dict[str, int | float | 
     }
 
 
+def _monitor(engine: Engine, ctx: JobContext) -> dict[str, int | float | str]:
+    from nbo_engine.jobs.monitor import run_monitor
+
+    # the day that just ended: snapshots and outcomes up to it
+    return dict(
+        run_monitor(engine, as_of=ctx.period_start.date(), run_id=ctx.run_id).counts()
+    )
+
+
 def _builtin_jobs() -> list[JobSpec]:
     # The one place the shipped jobs are declared; the scheduler and
     # `nbo jobs` list them in this order.
@@ -718,6 +732,12 @@ def _builtin_jobs() -> list[JobSpec]:
             "daily",
             _refresh_scores,
             "features, CLV, churn, propensity, segments -> a new snapshot",
+        ),
+        JobSpec(
+            "monitor",
+            "daily",
+            _monitor,
+            "drift of features and scores, model health, acceptance rates",
         ),
     ]
 
