@@ -340,6 +340,29 @@ class BankFeed:
                 (when, "close", str(answers["customer_id"].iloc[i]), "")
             )
 
+    def schedule_organic(
+        self,
+        happened: pd.DataFrame,
+        visited_at: Mapping[str, dt.datetime],
+        rng: np.random.Generator,
+    ) -> None:
+        """Queue what customers did without an offer (``World.organic``): a
+        take-up within 30 days of the visit, a departure within 13 weeks."""
+        kinds = happened["kind"].to_numpy(str)
+        days = np.where(
+            kinds == "take_up",
+            rng.integers(0, 30, len(happened)),
+            rng.integers(1, 92, len(happened)),
+        )
+        for cid, product, kind, d in zip(
+            happened["customer_id"], happened["product"], kinds, days, strict=True
+        ):
+            when = visited_at[str(cid)].date() + dt.timedelta(days=int(d))
+            if kind == "take_up":
+                self._pending.append((when, "open", str(cid), str(product)))
+            else:
+                self._pending.append((when, "close", str(cid), ""))
+
     def flush(self, engine: Engine, until: dt.datetime, week: int) -> dict[str, int]:
         """Load what happened before ``until`` (naive UTC); returns counts."""
         due = [p for p in self._pending if p[0] < until.date()]
@@ -554,6 +577,27 @@ async def _run(
             moved = {"accounts_opened": 0, "customers_left": 0}
             if feed is not None:
                 feed.schedule(answers, answered_at, products, rng)
+                # everyone visited also lives on without (other) offers: the
+                # holdout's outcomes are the control the evidence needs
+                served_product = np.where(
+                    served,
+                    log["offer_id"].map(products).fillna("").to_numpy(str),
+                    "",
+                )
+                feed.schedule_organic(
+                    world.organic(
+                        log_customers,
+                        week,
+                        rng,
+                        exclude=served_product,
+                        churn=~served,
+                    ),
+                    {
+                        str(c): pd.Timestamp(t).to_pydatetime()
+                        for c, t in zip(log_customers, log["ts"], strict=True)
+                    },
+                    rng,
+                )
                 moved = feed.flush(engine, week_end.replace(tzinfo=None), week + 1)
                 changes.append(
                     f"bank feed: {moved['accounts_opened']} accounts opened, "

@@ -79,10 +79,10 @@ def test_loop_values_by_the_truth_and_loses_nothing(
             {"v": version},
         ).scalar_one()
     assert logged == 360  # no lost log row
-    # the bank feed loaded each take-up answered before the last week's end
-    # as an account of the offer's product (through ingest)
+    # the bank feed loaded each take-up (of an offer, or organic) dated
+    # before the last week's end as an account of its product (via ingest)
     assert opened == frame["accounts_opened"].sum()
-    assert 0 < opened <= frame["accepted"].sum()
+    assert opened > 0
     # every event stored once, every resent one acknowledged as a duplicate
     assert stored_events == frame["events"].sum()
     assert frame["duplicates"].sum() == frame["events"].sum()  # all resent once

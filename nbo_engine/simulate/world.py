@@ -289,6 +289,63 @@ class World:
             }
         )
 
+    def organic(
+        self,
+        customer_ids: NDArray[np.str_] | list[str],
+        week: int,
+        rng: np.random.Generator,
+        *,
+        exclude: NDArray[np.str_] | list[str] | None = None,
+        churn: NDArray[np.bool_] | None = None,
+        update: bool = True,
+    ) -> pd.DataFrame:
+        """What customers do without an offer over the next 30 days / 13 weeks.
+
+        Each customer may take up any product they do not hold, by its organic
+        30-day take-up probability (the control probability of the product's
+        first offer in the catalogue), except ``exclude`` (per customer: the
+        product an offer was just made for, whose draw :meth:`respond` made;
+        ``""`` for none); and, where ``churn`` is True, may leave by their
+        13-week churn probability without an offer. With ``update`` holdings
+        and departures are recorded. Returns one row per event:
+        ``customer_id, product, kind`` (``take_up`` or ``churn``).
+        """
+        ids = np.asarray(customer_ids, dtype=str)
+        n = ids.size
+        first: dict[str, str] = {}
+        for o in self.params.offers:
+            if o.product != "current":
+                first.setdefault(o.product, o.offer_id)
+        products = list(first)
+        k = len(products)
+        probs = self.probabilities(
+            np.repeat(ids, k), np.tile([first[p] for p in products], n), week
+        )
+        p_take = probs.p_convert_control.reshape(n, k)
+        if exclude is not None:
+            ex = np.asarray(exclude, dtype=str)
+            p_take = np.where(ex[:, None] == np.asarray(products)[None, :], 0.0, p_take)
+        took = rng.random((n, k)) < p_take
+        leave = np.zeros(n, dtype=bool)
+        if churn is not None:
+            p_leave = probs.p_churn_control.reshape(n, k)[:, 0]
+            leave = np.asarray(churn, bool) & (rng.random(n) < p_leave)
+        rows, cols = np.nonzero(took)
+        if update:
+            c = self.positions(ids)
+            prod = np.array([PRODUCTS.index(p) for p in products], dtype=np.int64)
+            self.held[c[rows], prod[cols]] = True
+            self.open[c[leave]] = False
+        return pd.DataFrame(
+            {
+                "customer_id": np.concatenate([ids[rows], ids[leave]]),
+                "product": np.concatenate(
+                    [np.asarray(products)[cols], np.full(int(leave.sum()), "")]
+                ),
+                "kind": ["take_up"] * rows.size + ["churn"] * int(leave.sum()),
+            }
+        )
+
     def uplift_matrix(
         self,
         customer_ids: NDArray[np.str_] | list[str],
