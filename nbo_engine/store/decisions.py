@@ -66,11 +66,14 @@ __all__ = [
     "insert_decisions",
     "latest_bandit_state",
     "load_bandit_state",
+    "lock_customers",
     "mark_events_folded",
     "newest_state_id",
     "positive_events",
+    "read_contact_histories",
     "read_contact_history",
     "read_profile",
+    "read_profiles",
     "read_stamp",
     "save_bandit_state",
     "versions_with_live_decisions",
@@ -120,9 +123,12 @@ def _naive_utc(t: dt.datetime) -> dt.datetime:
 
 
 # ------------------------------------------------------------------ profile
-@lru_cache(maxsize=32)
-def _profile_stmt(fields: frozenset[str]) -> Select[Any]:
-    cid = bindparam("cid", type_=String)
+@lru_cache(maxsize=64)
+def _profile_stmt(fields: frozenset[str], bulk: bool = False) -> Select[Any]:
+    """One customer's profile (``:cid``), or with ``bulk`` every customer in
+    ``:cids`` (expanding): the derived fields are subqueries correlated on
+    the outer score row, so both read the same columns the same way."""
+    cid = SCORES.c.customer_id
     today = bindparam("today", type_=Date)
     since90 = bindparam("since90", type_=DateTime)
     cols: list[Any] = [SCORES.c[c] for c in SCORE_COLUMNS]
@@ -185,7 +191,12 @@ def _profile_stmt(fields: frozenset[str]) -> Select[Any]:
         .select_from(
             SCORES.outerjoin(CUSTOMERS, CUSTOMERS.c.customer_id == SCORES.c.customer_id)
         )
-        .where(SCORES.c.snapshot_id == bindparam("snap"), SCORES.c.customer_id == cid)
+        .where(
+            SCORES.c.snapshot_id == bindparam("snap"),
+            cid.in_(bindparam("cids", expanding=True))
+            if bulk
+            else cid == bindparam("cid", type_=String),
+        )
     )
 
 
@@ -230,8 +241,37 @@ def read_profile(
         .mappings()
         .first()
     )
-    if row is None:
-        return None
+    return None if row is None else _finish_profile(dict(row), now, wanted)
+
+
+def read_profiles(
+    conn: Connection,
+    snapshot_id: int,
+    customer_ids: Sequence[str],
+    now: dt.datetime,
+    fields: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """The decision profiles of many customers (those in the snapshot), read
+    exactly as :func:`read_profile` reads one, in one statement per 5,000."""
+    wanted = frozenset(f for f in fields if f in DERIVED_FIELDS)
+    now = _naive_utc(now)
+    stmt = _profile_stmt(wanted, bulk=True)
+    params: dict[str, Any] = {
+        "snap": snapshot_id,
+        "today": now.date(),
+        "since90": now - dt.timedelta(days=90),
+    }
+    ids = list(customer_ids)
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(ids), 5000):
+        rows = conn.execute(stmt, params | {"cids": ids[i : i + 5000]}).mappings()
+        out += [_finish_profile(dict(r), now, wanted) for r in rows]
+    return out
+
+
+def _finish_profile(
+    row: Mapping[str, Any], now: dt.datetime, wanted: frozenset[str]
+) -> dict[str, Any]:
     out = dict(row)
     consent, dnc = out.pop("_consent_now"), out.pop("_dnc_now")
     if consent is not None:
@@ -271,9 +311,14 @@ class ContactHistory:
 
 
 @lru_cache(maxsize=4)
-def _history_stmt(before: bool) -> Any:
-    cid = bindparam("cid", type_=String)
+def _history_stmt(before: bool, bulk: bool = False) -> Any:
     since = bindparam("since", type_=DateTime)
+
+    def who(column: Any) -> Any:
+        if bulk:
+            return column.in_(bindparam("cids", expanding=True))
+        return column == bindparam("cid", type_=String)
+
     shown = (
         select(
             literal("d").label("kind"),
@@ -281,12 +326,13 @@ def _history_stmt(before: bool) -> Any:
             DECISIONS.c.channel.label("what"),
             OFFERS.c.offer_id.label("offer_id"),
             DECISIONS.c.decision_id.label("decision_id"),
+            DECISIONS.c.customer_id.label("customer_id"),
         )
         .select_from(
             DECISIONS.join(OFFERS, OFFERS.c.decision_id == DECISIONS.c.decision_id)
         )
         .where(
-            DECISIONS.c.customer_id == cid,
+            who(DECISIONS.c.customer_id),
             DECISIONS.c.mode == "live",
             DECISIONS.c.ts >= since,
         )
@@ -297,7 +343,8 @@ def _history_stmt(before: bool) -> Any:
         EVENTS.c.type.label("what"),
         EVENTS.c.offer_id.label("offer_id"),
         EVENTS.c.decision_id.label("decision_id"),
-    ).where(EVENTS.c.customer_id == cid, EVENTS.c.ts >= since)
+        EVENTS.c.customer_id.label("customer_id"),
+    ).where(who(EVENTS.c.customer_id), EVENTS.c.ts >= since)
     if before:
         until = bindparam("until", type_=DateTime)
         shown = shown.where(DECISIONS.c.ts < until)
@@ -326,6 +373,32 @@ def read_contact_history(
     rows = conn.execute(_history_stmt(before is not None), params).all()
     if not rows:
         return ContactHistory.empty()
+    return _history_of(rows, now)
+
+
+def read_contact_histories(
+    conn: Connection,
+    customer_ids: Sequence[str],
+    now: dt.datetime,
+    window_days: float,
+) -> dict[str, ContactHistory]:
+    """:func:`read_contact_history` for many customers, one statement per
+    5,000; customers without contacts in the window are absent."""
+    now = _naive_utc(now)
+    since = now - dt.timedelta(days=window_days)
+    ids = list(customer_ids)
+    rows: list[Any] = []
+    for i in range(0, len(ids), 5000):
+        rows += conn.execute(
+            _history_stmt(False, bulk=True), {"since": since, "cids": ids[i : i + 5000]}
+        ).all()
+    by_customer: dict[str, list[Any]] = {}
+    for r in rows:
+        by_customer.setdefault(r[5], []).append(r)
+    return {c: _history_of(rs, now) for c, rs in by_customer.items()}
+
+
+def _history_of(rows: Sequence[Any], now: dt.datetime) -> ContactHistory:
     kind = np.array([r[0] for r in rows], dtype=object)
     age = np.array(
         [(now - _naive_utc(r[1])).total_seconds() / _DAY_SECONDS for r in rows]
@@ -358,6 +431,20 @@ def insert_decisions(conn: Connection, rows: DecisionRows) -> None:
 def _lock_key(customer_id: str) -> int:
     digest = hashlib.blake2b(customer_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_customers(conn: Connection, customer_ids: Sequence[str]) -> None:
+    """Take the customers' decision locks (PostgreSQL advisory transaction
+    locks, the ones :func:`decide_in_transaction` takes for one customer) in
+    key order, so two batches cannot deadlock. SQLite: nothing to do, the
+    write transaction already holds the database's write lock."""
+    if conn.dialect.name != "postgresql" or not customer_ids:
+        return
+    keys = sorted({_lock_key(c) for c in customer_ids})
+    conn.execute(
+        text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) AS k"),
+        {"keys": keys},
+    )
 
 
 def decide_in_transaction(
