@@ -10,7 +10,7 @@ DEMO_REQUESTS ?= 2000
 PYTEST_WORKERS ?= 2
 export NBO_DATABASE_URL ?= sqlite:///$(DEMO)/nbo.db
 
-.PHONY: install demo test lint format bench postgres clean help
+.PHONY: install demo test lint format bench postgres browser clean help
 
 help:
 	@echo "make demo     simulate a bank, load it into SQLite, score it, run the closed loop for 12 weeks"
@@ -55,7 +55,14 @@ format: install
 	$(BIN)/ruff check --fix nbo_engine tests benchmarks
 	$(BIN)/ruff format nbo_engine tests benchmarks
 
-test: lint postgres
+# The weekly report is checked in a real headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	    else sudo apt-get install -y -q chromium >/dev/null; fi; }
+
+test: lint postgres browser
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 bench: install postgres

@@ -58,6 +58,7 @@ __all__ = [
     "LoopResult",
     "WeekResult",
     "fold_between_weeks",
+    "jobs_between_weeks",
     "run_loop",
 ]
 
@@ -71,6 +72,8 @@ DEFAULT_CHANNEL_MIX: tuple[tuple[str, float], ...] = (
 )
 #: Events per ``POST /v1/events`` (the API's batch limit is larger).
 _EVENT_BATCH = 200
+#: The end-of-week jobs run this long after the week ends (Monday 06:00).
+_JOBS_AFTER = dt.timedelta(hours=6)
 #: Simulated visits happen between these local hours (outside quiet hours).
 _OPEN_HOURS = (9, 20)
 
@@ -218,6 +221,58 @@ def fold_between_weeks(attribution_days: float) -> BetweenWeeks:
     return run
 
 
+def jobs_between_weeks(
+    attribution_days: float,
+    *,
+    jobs: Sequence[str] = ("fold_rewards", "monitor", "weekly"),
+    retune_mode: str = "auto",
+    reports_dir: Path | None = None,
+    forecast: bool = False,
+) -> BetweenWeeks:
+    """End-of-week work done by the engine's own scheduled jobs on the
+    simulated clock (``run_due``): each job runs the periods that ended,
+    the latest one only for the hourly fold (which folds everything due)."""
+    from nbo_engine.config import load_settings
+    from nbo_engine.jobs.runner import run_due
+
+    overrides: dict[str, Any] = {
+        "catch_up_fold_rewards": 1,
+        "catch_up_monitor": 1,
+        "catch_up_weekly": 1,
+        "attribution_days": attribution_days,
+        "retune_mode": retune_mode,
+        "weekly_forecast": forecast,
+    }
+    if reports_dir is not None:
+        overrides["reports_dir"] = str(reports_dir)
+    settings = load_settings(**overrides)
+
+    def run(engine: Engine, now: dt.datetime) -> Sequence[str]:
+        out = []
+        for r in run_due(engine, now, list(jobs), settings=settings):
+            if not r.ran:
+                continue
+            counts = r.record.counts or {}
+            if r.status != "succeeded":
+                first = (r.record.error or "").strip().splitlines()[-1:] or [""]
+                out.append(f"{r.job} {r.period}: {r.status}: {first[0][:200]}")
+            elif r.job == "weekly":
+                out.append(
+                    f"weekly {r.period}: retune {counts.get('retune')} "
+                    f"({counts.get('changes', 0)} changes, "
+                    f"{counts.get('refusals', 0)} refused); report "
+                    f"{counts.get('report')}"
+                )
+            elif r.job == "fold_rewards" and counts.get("states_written"):
+                out.append(
+                    f"fold_rewards: {counts.get('rewards')} rewards "
+                    f"({counts.get('positive')} positive) folded"
+                )
+        return out
+
+    return run
+
+
 def _first_monday_after(day: dt.date) -> dt.date:
     return day + dt.timedelta(days=(7 - day.weekday()) % 7 or 7)
 
@@ -313,6 +368,7 @@ class BankFeed:
             tuple[dt.date, str, str, str]
         ] = []  # date, kind, customer, product
         self._seq = 0
+        self._left: set[str] = set()
 
     def schedule(
         self,
@@ -367,9 +423,12 @@ class BankFeed:
         """Load what happened before ``until`` (naive UTC); returns counts."""
         due = [p for p in self._pending if p[0] < until.date()]
         self._pending = [p for p in self._pending if p[0] >= until.date()]
-        rows: list[dict[str, Any]] = []
+        # by account: an account opened and closed in the same week is one row
+        rows: dict[str, dict[str, Any]] = {}
         opened = closed = 0
         for when, kind, customer, product in sorted(due):
+            if customer in self._left:
+                continue  # a customer who has left opens nothing more
             if kind == "open":
                 self._seq += 1
                 row = dict.fromkeys(self._COLUMNS, "")
@@ -381,7 +440,7 @@ class BankFeed:
                     "balance": "0.00",
                     "currency": "GBP",
                 }
-                rows.append(row)
+                rows[row["account_id"]] = row
                 self._accounts = pd.concat(
                     [self._accounts, pd.DataFrame([row])], ignore_index=True
                 )
@@ -391,17 +450,18 @@ class BankFeed:
                 gone = self._accounts[mine].copy()
                 gone["close_date"] = when.isoformat()
                 gone["balance"] = "0.00"  # paid out when the account closes
-                rows += [
-                    {str(k): v for k, v in r.items()}
-                    for r in gone.to_dict(orient="records")
-                ]
+                for r in gone.to_dict(orient="records"):
+                    rows[str(r["account_id"])] = {str(k): v for k, v in r.items()}
                 self._accounts = self._accounts[~mine]
-                closed += int(bool(len(gone)))
+                self._left.add(customer)
+                closed += 1
         if rows:
             from nbo_engine.ingest import ingest_file
 
             path = self._workdir / f"accounts_week_{week:03d}.csv"
-            pd.DataFrame(rows, columns=list(self._COLUMNS)).to_csv(path, index=False)
+            pd.DataFrame(list(rows.values()), columns=list(self._COLUMNS)).to_csv(
+                path, index=False
+            )
             report = ingest_file("accounts", path, engine=engine, as_of=until)
             if report.rows_quarantined:
                 raise NboError(
@@ -482,7 +542,8 @@ async def _run(
     _, key = create_key(
         engine, role="channel", name="simulated-loop", rate_per_minute=10_000_000
     )
-    initial_states: dict[int, int] = {}
+    first_version: int | None = None
+    first_state = 0
     results: list[WeekResult] = []
     posted_events: dict[str, int] = {}
     transport = httpx.ASGITransport(app=app)
@@ -521,25 +582,26 @@ async def _run(
             log = dstore.decisions_frame(engine, decision_ids)
             log_customers = log["customer_id"].to_numpy(dtype=str)
             version = int(log["policy_version_id"].iloc[0])
-            if version not in initial_states:
-                initial_states[version] = _initial_state_id(engine, version)
+            if first_version is None:  # the policy before any learning or retune
+                first_version = version
+                first_state = _initial_state_id(engine, version)
             # truth before anyone answers (respond() changes holdings)
-            uplift_all = world.uplift_matrix(log_customers, week)
-            catalog = load_version_offers(engine, version)
-            unknown = [o for o in catalog if o not in offer_pos]
-            if unknown:
-                raise NboError(
-                    "simulated loop: the live policy offers "
-                    f"{', '.join(unknown)}, which the simulated bank does not know; "
-                    f"it knows {', '.join(world.offer_ids)}"
-                )
-            col = np.array([offer_pos[o] for o in catalog])
-            uplift = uplift_all[:, col]
-            cat_index = {o: k for k, o in enumerate(catalog)}
-            masks = np.zeros((len(log), len(catalog)), dtype=bool)
+            uplift = world.uplift_matrix(log_customers, week)
+            for v in {version, first_version}:
+                unknown = [
+                    o for o in load_version_offers(engine, v) if o not in offer_pos
+                ]
+                if unknown:
+                    raise NboError(
+                        "simulated loop: the live policy offers "
+                        f"{', '.join(unknown)}, which the simulated bank does not "
+                        f"know; it knows {', '.join(world.offer_ids)}"
+                    )
+            # eligible sets as logged, over the simulator's offers
+            masks = np.zeros(uplift.shape, dtype=bool)
             for r_i, el in enumerate(log["eligible"].to_numpy()):
                 for o in json.loads(el):
-                    masks[r_i, cat_index[o]] = True
+                    masks[r_i, offer_pos[o]] = True
             served = log["offer_id"].notna().to_numpy()
             oracle = np.where(masks, uplift, -np.inf).max(axis=1, initial=-np.inf)
             oracle = np.where(masks.any(axis=1), np.maximum(oracle, 0.0), 0.0)
@@ -549,8 +611,9 @@ async def _run(
                 np.where(masks, uplift, 0.0).sum(axis=1) / np.maximum(n_el, 1),
                 0.0,
             )
+            cols = [offer_pos[o] for o in load_version_offers(engine, first_version)]
             initial_v = _initial_value(
-                engine, version, initial_states[version], log, masks, uplift
+                engine, first_version, first_state, log, masks[:, cols], uplift[:, cols]
             )
             # customers answer the offers they were shown, by the truth
             shown = log[served]
@@ -603,7 +666,11 @@ async def _run(
                     f"bank feed: {moved['accounts_opened']} accounts opened, "
                     f"{moved['customers_left']} customers left"
                 )
-            changes += list(between(engine, week_end.replace(tzinfo=None)))
+            # the scheduler's jobs fire early on Monday (before the channels
+            # open at 09:00): the week that just ended is due
+            changes += list(
+                between(engine, (week_end + _JOBS_AFTER).replace(tzinfo=None))
+            )
             app.state.nbo.deciders.refresh()
             holdout = int(log["variant"].isin(["holdout"]).sum())
             state_ids = log["bandit_state_id"].dropna()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -45,6 +45,18 @@ class Settings(BaseSettings):
         le=365.0,
         description="Days after a decision within which a response counts "
         "(the reward fold-in waits this long before it folds a decision)",
+    )
+    retune_mode: Literal["propose", "auto"] = Field(
+        default="propose",
+        description="Weekly retune: propose a new policy version for a campaign "
+        "manager to approve (`nbo policy approve`), or apply it when every "
+        "guardrail holds",
+    )
+    reports_dir: str = Field(
+        default="reports", description="Folder the weekly job writes reports to"
+    )
+    weekly_forecast: bool = Field(
+        default=True, description="The weekly job also forecasts 13 weeks ahead"
     )
 
     # -------------------------------------------------------------- jobs

@@ -24,7 +24,7 @@ def test_loop_values_by_the_truth_and_loses_nothing(
     bank_engine: Engine, customers: Customers, decisioning_bank: Path, tmp_path: Path
 ) -> None:
     world = World.load(decisioning_bank)
-    pool = tuple(customers.take(240))
+    pool = tuple(customers.take(60))
     spec = catalog_with(name="loop_test", plain_offers=True)
     with serving(bank_engine, spec) as version:
 
@@ -35,7 +35,13 @@ def test_loop_values_by_the_truth_and_loses_nothing(
             return [f"folded {r.rewards}" for r in done if r.new_state_id is not None]
 
         config = LoopConfig(
-            weeks=3, requests_per_week=120, seed=5, customers=pool, resend_share=1.0
+            weeks=3,
+            requests_per_week=30,
+            seed=5,
+            customers=pool,
+            resend_share=1.0,
+            # weeks no other test decides in (the monitor reads Jan-Feb 2026)
+            start=dt.date(2026, 10, 5),
         )
         feed = BankFeed(decisioning_bank, tmp_path)
         result = run_loop(
@@ -44,13 +50,14 @@ def test_loop_values_by_the_truth_and_loses_nothing(
 
     frame = result.frame()
     assert list(frame["week"]) == [1, 2, 3]
-    assert (frame["requests"] == 120).all()
+    assert frame["requests"].iloc[0] == 30  # later weeks: fewer if some left
+    assert (frame["requests"] <= 30).all()
     assert (frame["policy_version_id"] == version).all()
     # the oracle chooses among the same eligible offers (or nothing): it can
     # never be beaten, and a random eligible choice is never better than it
     assert (frame["value"] <= frame["oracle"] + 1e-6).all()
     assert (frame["random"] <= frame["oracle"] + 1e-6).all()
-    assert frame["served"].sum() > 100
+    assert frame["served"].sum() > 25
     # a fold at the end of weeks 1 and 2 (decisions a week old): new states
     assert frame["changes"].map(len).iloc[1:].gt(0).all()
     assert frame["bandit_state_id"].iloc[2] != frame["bandit_state_id"].iloc[0]
@@ -78,7 +85,7 @@ def test_loop_values_by_the_truth_and_loses_nothing(
             ),
             {"v": version},
         ).scalar_one()
-    assert logged == 360  # no lost log row
+    assert logged == frame["requests"].sum()  # no lost log row
     # the bank feed loaded each take-up (of an offer, or organic) dated
     # before the last week's end as an account of its product (via ingest)
     assert opened == frame["accounts_opened"].sum()

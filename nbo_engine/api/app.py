@@ -24,7 +24,7 @@ from nbo_engine.api.logs import log
 from nbo_engine.api.middleware import RequestMiddleware
 from nbo_engine.api.problems import install_handlers
 from nbo_engine.api.ratelimit import RateLimiter
-from nbo_engine.api.routes import customers, events, experiments, offers, ops
+from nbo_engine.api.routes import customers, events, experiments, offers, ops, reports
 from nbo_engine.api.state import ApiState
 from nbo_engine.store import Engine, make_engine, migrate
 
@@ -138,10 +138,11 @@ def create_app(
             {"name": "customers", "description": "Profiles and scores."},
             {"name": "operations", "description": "Probes and metrics."},
             {"name": "experiments", "description": "A/B tests and holdouts."},
+            {"name": "reports", "description": "The weekly uplift report."},
         ],
     )
     app.state.nbo = state
-    for module in (offers, events, customers, ops, experiments):
+    for module in (offers, events, customers, ops, experiments, reports):
         app.include_router(module.router)
     install_handlers(app)
     app.add_middleware(RequestMiddleware)

@@ -47,13 +47,20 @@ PUBLIC: Final = "public"
 
 _CHANNEL = frozenset({"channel", "admin"})
 _ANALYSIS = frozenset({"analyst", "campaign_manager", "admin"})
+_CAMPAIGNS = frozenset({"campaign_manager", "admin"})
 
 #: (method, route template) -> who may call it. HEAD is checked as GET.
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v1/offers"): _CHANNEL,
     ("POST", "/v1/events"): _CHANNEL,
     ("GET", "/v1/customers/{customer_id}"): _ANALYSIS,
+    ("GET", "/v1/reports/weekly/latest"): _ANALYSIS,
     ("GET", "/metrics"): frozenset({"admin"}),
+    ("POST", "/v1/experiments"): _CAMPAIGNS,
+    ("GET", "/v1/experiments"): _ANALYSIS,
+    ("GET", "/v1/experiments/{name}"): _ANALYSIS,
+    ("POST", "/v1/experiments/{name}/start"): _CAMPAIGNS,
+    ("POST", "/v1/experiments/{name}/stop"): _CAMPAIGNS,
     # Probes and the API's own documentation carry no data.
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,

@@ -36,6 +36,8 @@ __all__ = [
 DOMAIN_STATUS: dict[str, tuple[int, str]] = {
     "UnknownCustomerError": (404, "unknown_customer"),
     "UnknownDecisionError": (422, "unknown_decision"),
+    "UnknownExperimentError": (404, "unknown_experiment"),
+    "ExperimentStateError": (409, "conflict"),
     "DecisionInputError": (422, "invalid_input"),
     "NoActivePolicyError": (503, "no_live_policy"),
     "DataValidationError": (422, "invalid_input"),
@@ -75,8 +77,14 @@ class ApiError(Exception):
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for error statuses of a route."""
+    # the content type is pinned: a route serving HTML answers errors in JSON
+    body = {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
     return {
-        s: {"model": ErrorBody, "description": _DESCRIPTIONS.get(s, "Error.")}
+        s: {
+            "model": ErrorBody,
+            "description": _DESCRIPTIONS.get(s, "Error."),
+            "content": {"application/json": body},
+        }
         for s in statuses
     }
 

@@ -14,6 +14,8 @@ from nbo_engine.cli import (  # noqa: F401  (register commands)
     loop,
     monitor,
     policy,
+    report,
+    retune,
     scores,
     serve,
     uplift,

@@ -73,12 +73,14 @@ def require_migrated() -> None:
         )
 
 
-def progress(transient: bool = False) -> Progress:
-    """A rich progress bar on stderr (bytes, elapsed, remaining)."""
+def progress(transient: bool = False, *, unit: str = "bytes") -> Progress:
+    """A rich progress bar on stderr (bytes or ``unit``, elapsed, remaining)."""
     return Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
-        DownloadColumn(),
+        DownloadColumn()
+        if unit == "bytes"
+        else TextColumn(f"{{task.completed:,.0f}} {unit}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from nbo_engine.cli._app import app, console, engine, err, fail
+from nbo_engine.cli._app import app, console, engine, err, fail, progress
 from nbo_engine.cli.policy import policy_app
 from nbo_engine.errors import (
     DecisionInputError,
@@ -141,6 +141,81 @@ def decide_one(
             f"  {o.rank}. {o.offer_id} p_accept={o.p_accept:.3f} value={o.value:.0f} "
             f"priority={o.priority:.2f} propensity={o.propensity:.3f}: {o.message}"
         )
+
+
+@decide_app.command("batch")
+def decide_batch_cmd(
+    out: Annotated[Path, typer.Option("--out", help="CSV or Parquet file to write.")],
+    channel: Annotated[
+        str, typer.Option("--channel", help="Outbound channel.")
+    ] = "email",
+    n: Annotated[int, typer.Option("--n", help="Offers per customer.")] = 1,
+    customers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Audience: a text file of customer ids, one per line "
+            "(default: every customer of the active score snapshot)."
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Send time, ISO 8601 (default: now). Naive times are UTC."),
+    ] = None,
+    chunk: Annotated[
+        int, typer.Option(min=1, help="Customers per transaction.")
+    ] = 2000,
+) -> None:
+    """Decide (and log) offers for a whole audience, e.g. an e-mail campaign.
+
+    The same rules as a channel's request (eligibility, contact policy,
+    experiments and holdouts, bandit, arbitration) and the same decision log;
+    writes one row per offer chosen: decision id, customer, rank, offer,
+    product, propensity, scores and the rendered message."""
+    from nbo_engine.decisioning.batch import decide_batch
+
+    when = _when("--at", at) or dt.datetime.now(dt.UTC)
+    if out.suffix not in (".csv", ".parquet"):
+        raise fail(f"--out: expected a .csv or .parquet file, got {out}", 2)
+    ids: list[str] | None = None
+    if customers is not None:
+        if not customers.exists():
+            raise fail(f"--customers: {customers} does not exist", 2)
+        ids = [x.strip() for x in customers.read_text().splitlines() if x.strip()]
+    try:
+        with progress(unit="customers") as bar:
+            task = bar.add_task("deciding", total=None)
+
+            def tick(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = decide_batch(
+                engine(),
+                channel=channel,
+                now=when,
+                n=n,
+                customer_ids=ids,
+                chunk=chunk,
+                progress=tick,
+            )
+    except (DecisionInputError, UnknownCustomerError, NoActivePolicyError) as exc:
+        raise fail(str(exc)) from None
+    if out.suffix == ".parquet":
+        result.offers.to_parquet(out, index=False)
+    else:
+        result.offers.to_csv(out, index=False)
+    blocked = ", ".join(f"{k} {v:,}" for k, v in sorted(result.blocked.items()))
+    _print(
+        f"{result.decisions:,} customers decided on {channel} in "
+        f"{result.seconds:.1f} s ({result.per_second:,.0f}/s): "
+        f"{result.customers_with_offers:,} with offers, {len(result.offers):,} "
+        f"offers written to {out}"
+        + (f"; no offer because: {blocked}" if blocked else "")
+        + (
+            f"; {result.not_scored:,} ids not in the snapshot"
+            if result.not_scored
+            else ""
+        )
+    )
 
 
 decisions_app = typer.Typer(

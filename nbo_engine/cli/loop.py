@@ -79,17 +79,39 @@ def loop(
             "accounts each week (through ingest), as the bank's systems would."
         ),
     ] = True,
+    retune_mode: Annotated[
+        str,
+        typer.Option(
+            help="auto: the weekly job applies a retune when every guardrail "
+            "holds; propose: it only proposes (nothing changes without approval)."
+        ),
+    ] = "auto",
+    reports: Annotated[
+        Path, typer.Option(help="Folder for the weekly uplift reports.")
+    ] = Path("reports"),
+    forecast: Annotated[
+        bool, typer.Option(help="The weekly job also forecasts (slower).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Run the closed loop: simulated customers ask the offer API (in process),
     answer by their true probabilities, rewards fold into the bandit at each
-    week's end. Prints per week the true value of what was served, the oracle's
-    value and the regret, next to a random eligible policy and the initial one."""
+    week's end, when the engine's scheduled jobs run on the simulated clock
+    (reward fold-in, monitoring, and the weekly retune and uplift report).
+    Prints per week the true value of what was served, the oracle's value and
+    the regret, next to a random eligible policy and the initial one."""
     import tempfile
 
-    from nbo_engine.closed_loop import BankFeed, LoopConfig, run_loop
+    from nbo_engine.closed_loop import (
+        BankFeed,
+        LoopConfig,
+        jobs_between_weeks,
+        run_loop,
+    )
     from nbo_engine.simulate import World
 
+    if retune_mode not in ("auto", "propose"):
+        raise fail(f"--retune-mode: expected auto or propose, got {retune_mode!r}", 2)
     first: dt.date | None = None
     if start is not None:
         try:
@@ -126,7 +148,20 @@ def loop(
 
         with tempfile.TemporaryDirectory(prefix="nbo-loop-") as work:
             bank_feed = BankFeed(bank, Path(work)) if feed else None
-            result = run_loop(engine(), world, config, on_week=show, feed=bank_feed)
+            between = jobs_between_weeks(
+                attribution_days,
+                retune_mode=retune_mode,
+                reports_dir=reports,
+                forecast=forecast,
+            )
+            result = run_loop(
+                engine(),
+                world,
+                config,
+                on_week=show,
+                feed=bank_feed,
+                between_weeks=between,
+            )
     except NboError as exc:
         raise fail(str(exc)) from None
     frame = result.frame()

@@ -13,6 +13,16 @@ contact caps exact across processes; a background writer would let two
 requests both see room under a cap. ``refresh()`` re-reads the slots, bandit
 states and snapshot (three small queries) and rebuilds only what changed.
 
+Experiments: the decider loads the running experiments and the global holdout
+from the store (``nbo_engine.store.experiments``) and re-reads them on
+``refresh()`` when an experiment changed (one more small query: the newest
+``experiment_changes`` id, and the newest bandit state of each treatment
+version). Each decision assigns the customer (:func:`assign_experiment`, after
+the audience check on their profile) and logs experiment and variant; the
+global holdout and no-treatment variants get no offers; in a ``policy``
+experiment the variant's policy version (``NAME@VERSION``) decides and is
+logged as the decision's policy version.
+
 Shadow decisions are logged with ``mode='shadow'`` and ``shadow_of`` the live
 decision id, and are never returned as offers.
 """
@@ -20,41 +30,52 @@ decision id, and are never returned as offers.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from nbo_engine.bandit import BanditPolicy
 from nbo_engine.decisioning.compiled import CompiledPolicy, make_bandit
-from nbo_engine.decisioning.context import ContextSpec, check_request_context
+from nbo_engine.decisioning.context import (
+    SEGMENT_SOURCES,
+    ContextSpec,
+    check_request_context,
+    rule_profile,
+)
 from nbo_engine.decisioning.core import Outcome, decide_core
 from nbo_engine.errors import (
     DecisionInputError,
+    NboError,
     NoActivePolicyError,
     UnknownCustomerError,
 )
 from nbo_engine.experiments import ExperimentSpec, GlobalHoldout
 from nbo_engine.experiments.assignment import assign_one, in_global_holdout_one
 from nbo_engine.ingest.schemas import CONTACT_CHANNELS
-from nbo_engine.policy import parse_policy
+from nbo_engine.policy import Rule, compile_rule, parse_policy
+from nbo_engine.policy.fields import default_rule_schema
 from nbo_engine.store import Engine
 from nbo_engine.store import decisions as store
+from nbo_engine.store import experiments as experiment_store
 from nbo_engine.store.policies import load_version
 
 __all__ = [
+    "Assignment",
     "Decider",
     "DecisionResult",
     "OfferChoice",
     "assign_experiment",
     "decision_rng",
+    "in_audience",
     "load_compiled",
 ]
 
@@ -134,27 +155,160 @@ def assign_experiment(
     today: dt.date,
     experiments: Sequence[ExperimentSpec],
     global_holdout: GlobalHoldout | None,
+    *,
+    eligible: Callable[[ExperimentSpec], bool] | None = None,
 ) -> tuple[str | None, str | None, str | None]:
     """``(experiment, variant, no_contact_reason)`` of a customer today.
 
-    The global holdout first (no offers at all); then the first experiment
-    running today that enrols the customer; a variant without a treatment is
-    a no-contact holdout. Without experiments, everyone is in the default
-    policy: ``(None, None, None)``. Audience rules and policy-version
-    treatments are not applied here: the variant is recorded for analysis.
+    The global holdout first (no offers at all: ``("global_holdout",
+    "holdout", "global_holdout")``); then the first experiment active today
+    (``start <= today < end``) that enrols the customer (layer slot, traffic)
+    and, when ``eligible`` is given, whose audience admits them
+    (``eligible(experiment)``, e.g. :func:`in_audience` on their profile); a
+    variant without a treatment is a no-contact holdout
+    (``"experiment_holdout"``). Otherwise ``(None, None, None)``: the default
+    policy decides. The caller serves a ``policy`` experiment's treatment.
     """
     if global_holdout is not None and in_global_holdout_one(
         global_holdout, customer_id
     ):
         return "global_holdout", "holdout", "global_holdout"
     for exp in experiments:
-        if exp.start <= today and (exp.end is None or today <= exp.end):
-            name = assign_one(exp, customer_id)
-            if name is not None:
-                variant = next(v for v in exp.variants if v.name == name)
-                reason = "experiment_holdout" if variant.treatment is None else None
-                return exp.name, name, reason
+        if not exp.is_active(today):
+            continue
+        name = assign_one(exp, customer_id)
+        if name is None or (eligible is not None and not eligible(exp)):
+            continue
+        variant = next(v for v in exp.variants if v.name == name)
+        reason = "experiment_holdout" if variant.treatment is None else None
+        return exp.name, name, reason
     return None, None, None
+
+
+def in_audience(
+    experiment: ExperimentSpec, profile: Mapping[str, Any], rule: Rule | None = None
+) -> bool:
+    """Whether a customer's profile is in the experiment's audience.
+
+    ``audience.segments``: one of the profile's segment columns
+    (:data:`~nbo_engine.decisioning.context.SEGMENT_SOURCES`: cluster,
+    micro-segment, value tier, product affinity, life stage) holds one of them;
+    ``audience.rule``: ``rule`` (the compiled ``audience.rule``) holds on the
+    profile. Both given: both must hold. No audience: everyone.
+
+    >>> from nbo_engine.experiments import parse_experiment
+    >>> exp = parse_experiment({
+    ...     "name": "d", "kind": "offer", "start": "2026-01-01",
+    ...     "audience": {"segments": ["family"]},
+    ...     "variants": [{"name": "c", "weight": 0.5, "control": True},
+    ...                  {"name": "t", "weight": 0.5, "treatment": "x"}],
+    ...     "metrics": {"primary": "conversion"}})
+    >>> in_audience(exp, {"life_stage": "family"}), in_audience(exp, {"life_stage": "student"})
+    (True, False)
+    """
+    segments = experiment.audience.segments
+    if segments and not any(profile.get(c) in segments for c in SEGMENT_SOURCES):
+        return False
+    return rule is None or rule.holds(profile)
+
+
+@dataclass(frozen=True)
+class _Experiments:
+    """Experiments as a decider uses them: specs in assignment order, compiled
+    audience rules, the policy version of each (experiment, variant) of a
+    policy experiment, the profile fields they read, and the stamp they were
+    loaded at (``None``: given by the caller, never reloaded)."""
+
+    specs: tuple[ExperimentSpec, ...] = ()
+    holdout: GlobalHoldout | None = None
+    rules: Mapping[str, Rule] = field(default_factory=dict)
+    treatments: Mapping[tuple[str, str], CompiledPolicy] = field(default_factory=dict)
+    fields: frozenset[str] = frozenset()
+    stamp: tuple[int | None, tuple[tuple[int, int], ...]] | None = None
+    #: Experiments left out (they enrol nobody), each with the reason.
+    problems: tuple[str, ...] = ()
+
+    @property
+    def version_ids(self) -> tuple[int, ...]:
+        return tuple(sorted({c.version_id for c in self.treatments.values()}))
+
+
+def _load_experiments(
+    engine: Engine,
+    running: experiment_store.Running,
+    cache: Mapping[tuple[int, int | None], CompiledPolicy],
+    *,
+    from_store: bool,
+) -> _Experiments:
+    schema = default_rule_schema()
+    specs = running.experiments
+    keep: list[ExperimentSpec] = []
+    rules: dict[str, Rule] = {}
+    treatments: dict[tuple[str, str], CompiledPolicy] = {}
+    problems: list[str] = list(running.problems)
+    refs = [
+        v.treatment
+        for s in specs
+        if s.kind == "policy"
+        for v in s.variants
+        if v.treatment
+    ]
+    resolved = experiment_store.resolve_policy_refs(engine, refs) if refs else {}
+    for spec in specs:
+        try:
+            if spec.audience.rule is not None:
+                rules[spec.name] = compile_rule(spec.audience.rule, schema)
+            if spec.kind == "policy":
+                for v in spec.variants:
+                    ref = v.treatment or ""
+                    if ref not in resolved:
+                        raise NoActivePolicyError(
+                            f"variants {v.name!r}: no published policy version {ref!r}"
+                        )
+                    treatments[(spec.name, v.name)] = _compiled(
+                        engine, resolved[ref], cache
+                    )
+        except NboError as exc:  # leave it out: it enrols nobody
+            rules.pop(spec.name, None)
+            for key in [k for k in treatments if k[0] == spec.name]:
+                del treatments[key]
+            problems.append(f"experiment {spec.name!r} left out: {exc}")
+            continue
+        keep.append(spec)
+    fields = {c for r in rules.values() for c in r.columns} & set(store.DERIVED_FIELDS)
+    for c in treatments.values():
+        fields |= c.derived_fields
+    states = tuple(
+        sorted(
+            {
+                (c.version_id, c.bandit_state_id)
+                for c in treatments.values()
+                if c.bandit_state_id is not None
+            }
+        )
+    )
+    return _Experiments(
+        specs=tuple(keep),
+        holdout=running.global_holdout,
+        rules=rules,
+        treatments=treatments,
+        fields=frozenset(fields),
+        stamp=(running.stamp, states) if from_store else None,
+        problems=tuple(problems),
+    )
+
+
+def _compiled(
+    engine: Engine,
+    version_id: int,
+    cache: Mapping[tuple[int, int | None], CompiledPolicy],
+) -> CompiledPolicy:
+    newest = [c for (v, _), c in cache.items() if v == version_id]
+    current = store.latest_bandit_state(engine, version_id)
+    for c in newest:
+        if current is not None and c.bandit_state_id == current.id:
+            return c
+    return load_compiled(engine, version_id)
 
 
 @dataclass(frozen=True)
@@ -198,7 +352,8 @@ class Decider:
     """Decides for channels with the live policy (and logs the shadow one).
 
     Thread-safe: ``decide`` may be called from many threads; ``refresh``
-    swaps the loaded policies atomically. Build it with :meth:`load`.
+    swaps the loaded policies and experiments atomically. Build it with
+    :meth:`load`.
     """
 
     def __init__(
@@ -207,14 +362,14 @@ class Decider:
         loaded: _Loaded,
         *,
         seed: int | None = None,
-        experiments: Sequence[ExperimentSpec] = (),
-        global_holdout: GlobalHoldout | None = None,
+        experiments: _Experiments | None = None,
+        from_store: bool = False,
     ) -> None:
         self.engine = engine
         self._loaded = loaded
         self._ids = random.Random(seed) if seed is not None else None
-        self._experiments = tuple(experiments)
-        self._holdout = global_holdout
+        self._exps = experiments if experiments is not None else _Experiments()
+        self._from_store = from_store
         self._lock = threading.Lock()
         self._cache: dict[tuple[int, int | None], CompiledPolicy] = {}
 
@@ -225,15 +380,19 @@ class Decider:
         engine: Engine,
         *,
         seed: int | None = None,
-        experiments: Sequence[ExperimentSpec] = (),
+        experiments: Sequence[ExperimentSpec] | None = None,
         global_holdout: GlobalHoldout | None = None,
     ) -> Decider:
-        """Read the live (and shadow) policy, bandit states and snapshot.
+        """Read the live (and shadow) policy, bandit states, snapshot and the
+        running experiments.
 
         Parameters
         ----------
         seed : makes decision ids (hence every random draw) repeatable.
-        experiments, global_holdout : assignment (see :func:`assign_experiment`).
+        experiments, global_holdout : when either is given, these (and only
+            these) are used and never reloaded; by default the running
+            experiments and global holdout are read from the store, and
+            re-read by :meth:`refresh` when one changes.
 
         Raises
         ------
@@ -241,33 +400,54 @@ class Decider:
             If no policy version is in the ``live`` slot.
         """
         loaded = _load(engine, store.read_stamp(engine), {})
-        decider = cls(
-            engine,
-            loaded,
-            seed=seed,
-            experiments=experiments,
-            global_holdout=global_holdout,
+        from_store = experiments is None and global_holdout is None
+        if from_store:
+            running = experiment_store.running_experiments(engine)
+        else:
+            running = experiment_store.Running(
+                tuple(experiments or ()), global_holdout, None
+            )
+        exps = _load_experiments(
+            engine, running, _cache_of(loaded), from_store=from_store
         )
-        decider._remember(loaded)
+        decider = cls(
+            engine, loaded, seed=seed, experiments=exps, from_store=from_store
+        )
+        decider._remember(loaded, exps)
         return decider
 
-    def _remember(self, loaded: _Loaded) -> None:
-        for c in (loaded.live, loaded.shadow):
-            if c is not None:
-                self._cache[(c.version_id, c.bandit_state_id)] = c
+    def _remember(self, loaded: _Loaded, exps: _Experiments) -> None:
+        self._cache.update(_cache_of(loaded))
+        for c in exps.treatments.values():
+            self._cache[(c.version_id, c.bandit_state_id)] = c
 
     def refresh(self) -> bool:
-        """Reload if a slot, a bandit state or the snapshot changed.
+        """Reload what changed: a slot, a bandit state, the snapshot, or (when
+        read from the store) an experiment or a treatment version's bandit.
 
         Returns True when something was reloaded. Cheap when nothing changed
-        (three small indexed queries).
+        (four small indexed queries).
         """
         stamp = store.read_stamp(self.engine)
-        if stamp == self._loaded.stamp:
+        loaded, exps = self._loaded, self._exps
+        if stamp != loaded.stamp:
+            loaded = _load(self.engine, stamp, self._cache)
+        if self._from_store:
+            exp_stamp = experiment_store.read_experiment_stamp(
+                self.engine, exps.version_ids
+            )
+            if exp_stamp != exps.stamp:
+                exps = _load_experiments(
+                    self.engine,
+                    experiment_store.running_experiments(self.engine),
+                    {**self._cache, **_cache_of(loaded)},
+                    from_store=True,
+                )
+        if loaded is self._loaded and exps is self._exps:
             return False
-        loaded = _load(self.engine, stamp, self._cache)
         self._cache = {}
-        self._remember(loaded)
+        self._remember(loaded, exps)
+        self._exps = exps
         self._loaded = loaded
         return True
 
@@ -286,11 +466,129 @@ class Decider:
     def snapshot_id(self) -> int | None:
         return self._loaded.snapshot_id
 
+    @property
+    def experiments(self) -> tuple[ExperimentSpec, ...]:
+        """The experiments decisions are assigned to, in assignment order."""
+        return self._exps.specs
+
+    @property
+    def global_holdout(self) -> GlobalHoldout | None:
+        return self._exps.holdout
+
+    @property
+    def experiment_problems(self) -> tuple[str, ...]:
+        """Running experiments left out (they enrol nobody), with the reason."""
+        return self._exps.problems
+
+    def assign(
+        self, customer_id: str, day: dt.date, profile: Mapping[str, Any]
+    ) -> Assignment:
+        """The customer's experiment, variant, no-contact reason and the policy
+        version that decides for them on ``day``, as :meth:`decide` does it.
+
+        ``profile`` is their stored profile row (``read_profile`` with this
+        decider's fields), which the audience rules read.
+        """
+        return _assign(self._exps, self._loaded.live, customer_id, day, profile)
+
+    @property
+    def profile_fields(self) -> frozenset[str]:
+        """Input-table fields a profile must carry for the live and shadow
+        policies, the audiences and the treatment versions."""
+        return self._loaded.fields | self._exps.fields
+
+    def _decide_rows(
+        self,
+        state: _Loaded,
+        exps: _Experiments,
+        row: dict[str, Any],
+        history: store.ContactHistory,
+        *,
+        customer_id: str,
+        channel: str,
+        n: int,
+        now: dt.datetime,
+        request: Mapping[str, Any],
+        request_id: str | None,
+        decision_id: str,
+        shadow_id: str | None,
+        t0: float | None,
+    ) -> tuple[_Served, store.DecisionRows]:
+        """One customer's decision (and shadow decision) and its log rows,
+        from their profile row and contact history: what :meth:`decide` and
+        :func:`~nbo_engine.decisioning.batch.decide_batch` both run."""
+        live, shadow = state.live, state.shadow
+        ts = now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
+
+        def only_known(policy: CompiledPolicy) -> dict[str, Any]:
+            known = policy.spec.rule_schema.fields
+            return {k: v for k, v in request.items() if k in known}
+
+        a = _assign(exps, live, customer_id, ts.date(), row)
+        experiment, variant, no_contact, policy = (
+            a.experiment,
+            a.variant,
+            a.no_contact,
+            a.policy,
+        )
+        with self._lock:
+            out = decide_core(
+                policy,
+                row,
+                history,
+                channel=channel,
+                n=min(n, policy.spec.arbitration.max_offers),
+                now=now,
+                rng=decision_rng(decision_id),
+                request=request if policy is live else only_known(policy),
+                no_contact=no_contact,
+            )
+            sh = None
+            if shadow is not None and shadow_id is not None:
+                sh = decide_core(
+                    shadow,
+                    row,
+                    history,
+                    channel=channel,
+                    n=min(n, shadow.spec.arbitration.max_offers),
+                    now=now,
+                    rng=decision_rng(shadow_id),
+                    request=only_known(shadow) if request else {},
+                    no_contact=no_contact,
+                )
+        latency = (time.perf_counter() - t0) * 1000.0 if t0 is not None else None
+        common = {
+            "request_id": request_id,
+            "customer_id": customer_id,
+            "channel": channel,
+            "ts": ts,
+            "snapshot_id": state.snapshot_id,
+            "experiment": experiment,
+            "variant": variant,
+            "n_requested": n,
+            "latency_ms": latency,
+        }
+        decisions = [_decision_row(decision_id, policy, out, common, "live", None)]
+        offers = _offer_rows(decision_id, policy, out)
+        if sh is not None and shadow is not None and shadow_id is not None:
+            decisions.append(
+                _decision_row(shadow_id, shadow, sh, common, "shadow", decision_id)
+            )
+            offers += _offer_rows(shadow_id, shadow, sh)
+        return _Served(out, policy, experiment, variant), store.DecisionRows(
+            decisions, offers
+        )
+
     # ------------------------------------------------------------------ decide
-    def _new_id(self) -> str:
+    def _new_id(self, request: str = "") -> str:
+        """A random decision id; with a seed, a repeatable one that also
+        depends on ``request`` (customer, channel, time), so two deciders
+        with the same seed deciding for other customers never share an id."""
         if self._ids is None:
             return uuid.uuid4().hex
-        return uuid.UUID(int=self._ids.getrandbits(128), version=4).hex
+        draw = self._ids.getrandbits(128).to_bytes(16, "big")
+        digest = hashlib.blake2b(draw + request.encode(), digest_size=16).digest()
+        return uuid.UUID(bytes=digest, version=4).hex
 
     def decide(
         self,
@@ -308,7 +606,8 @@ class Decider:
         ----------
         customer_id : a customer of the active score snapshot.
         channel : one of web, mobile, branch, call_centre, email.
-        n : offers wanted, 1 to the live policy's ``arbitration.max_offers``.
+        n : offers wanted, 1 to the live policy's ``arbitration.max_offers``
+            (a challenger policy version with a lower maximum serves fewer).
         now : decision time (aware, or naive UTC).
         request_id : the caller's id for the request (logged).
         context : real-time profile fields the channel knows (declared profile
@@ -324,14 +623,10 @@ class Decider:
             The customer is not in the active score snapshot.
         """
         t0 = time.perf_counter()
-        state = self._loaded
+        state, exps = self._loaded, self._exps
         live, shadow = state.live, state.shadow
         _check_inputs(customer_id, channel, n, now, live.spec.arbitration.max_offers)
         request = check_request_context(context, live.spec.rule_schema)
-        shadow_request: dict[str, Any] = {}
-        if shadow is not None and request:
-            known = shadow.spec.rule_schema.fields
-            shadow_request = {k: v for k, v in request.items() if k in known}
         if state.snapshot_id is None:
             raise UnknownCustomerError(
                 f"customer_id: {customer_id!r} has no scores: there is no active "
@@ -339,81 +634,50 @@ class Decider:
                 customer_id,
             )
         ts = now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
-        experiment, variant, no_contact = assign_experiment(
-            customer_id, ts.date(), self._experiments, self._holdout
-        )
-        decision_id = self._new_id()
-        shadow_id = self._new_id() if shadow is not None else None
+        key = f"{customer_id}|{channel}|{ts.isoformat()}"
+        decision_id = self._new_id(key)
+        shadow_id = self._new_id(key) if shadow is not None else None
         snapshot_id = state.snapshot_id
 
         def compute(
             row: dict[str, Any] | None, history: store.ContactHistory
-        ) -> tuple[tuple[Outcome, Outcome | None], store.DecisionRows]:
+        ) -> tuple[_Served, store.DecisionRows]:
             if row is None:
                 raise UnknownCustomerError(
                     f"customer_id: {customer_id!r} is not in the active score "
                     f"snapshot {snapshot_id}",
                     customer_id,
                 )
-            with self._lock:
-                out = decide_core(
-                    live,
-                    row,
-                    history,
-                    channel=channel,
-                    n=n,
-                    now=now,
-                    rng=decision_rng(decision_id),
-                    request=request,
-                    no_contact=no_contact,
-                )
-                sh = None
-                if shadow is not None and shadow_id is not None:
-                    sh = decide_core(
-                        shadow,
-                        row,
-                        history,
-                        channel=channel,
-                        n=min(n, shadow.spec.arbitration.max_offers),
-                        now=now,
-                        rng=decision_rng(shadow_id),
-                        request=shadow_request,
-                        no_contact=no_contact,
-                    )
-            latency = (time.perf_counter() - t0) * 1000.0
-            common = {
-                "request_id": request_id,
-                "customer_id": customer_id,
-                "channel": channel,
-                "ts": ts,
-                "snapshot_id": snapshot_id,
-                "experiment": experiment,
-                "variant": variant,
-                "n_requested": n,
-                "latency_ms": latency,
-            }
-            decisions = [_decision_row(decision_id, live, out, common, "live", None)]
-            offers = _offer_rows(decision_id, live, out)
-            if sh is not None and shadow is not None and shadow_id is not None:
-                decisions.append(
-                    _decision_row(shadow_id, shadow, sh, common, "shadow", decision_id)
-                )
-                offers += _offer_rows(shadow_id, shadow, sh)
-            return (out, sh), store.DecisionRows(decisions, offers)
+            return self._decide_rows(
+                state,
+                exps,
+                row,
+                history,
+                customer_id=customer_id,
+                channel=channel,
+                n=n,
+                now=now,
+                request=request,
+                request_id=request_id,
+                decision_id=decision_id,
+                shadow_id=shadow_id,
+                t0=t0,
+            )
 
-        out, _ = store.decide_in_transaction(
+        served = store.decide_in_transaction(
             self.engine,
             customer_id,
             snapshot_id=snapshot_id,
             now=ts,
-            window_days=state.window_days,
-            fields=state.fields,
+            window_days=_history_days(state, exps),
+            fields=state.fields | exps.fields,  # = profile_fields
             compute=compute,
         )
-        spec_offers = live.spec.offers
+        out, policy = served.outcome, served.policy
+        spec_offers = policy.spec.offers
         choices = tuple(
             OfferChoice(
-                offer_id=live.offer_ids[a],
+                offer_id=policy.offer_ids[a],
                 product=spec_offers[a].product,
                 rank=r + 1,
                 propensity=p,
@@ -428,14 +692,69 @@ class Decider:
             decision_id=decision_id,
             customer_id=customer_id,
             channel=channel,
-            policy_version_id=live.version_id,
-            policy_name=live.name,
-            experiment=experiment,
-            variant=variant,
+            policy_version_id=policy.version_id,
+            policy_name=policy.name,
+            experiment=served.experiment,
+            variant=served.variant,
             offers=choices,
             shadow_decision_id=shadow_id,
             latency_ms=(time.perf_counter() - t0) * 1000.0,
         )
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who decides for a customer: see :meth:`Decider.assign`."""
+
+    experiment: str | None
+    variant: str | None
+    no_contact: str | None
+    policy: CompiledPolicy
+
+
+def _assign(
+    exps: _Experiments,
+    live: CompiledPolicy,
+    customer_id: str,
+    day: dt.date,
+    row: Mapping[str, Any],
+) -> Assignment:
+    def eligible(exp: ExperimentSpec) -> bool:
+        rule = exps.rules.get(exp.name)
+        cols = rule.columns if rule is not None else ()
+        return in_audience(exp, rule_profile(row, live.spec, cols), rule)
+
+    experiment, variant, no_contact = assign_experiment(
+        customer_id, day, exps.specs, exps.holdout, eligible=eligible
+    )
+    policy = live
+    if experiment is not None and variant is not None:
+        policy = exps.treatments.get((experiment, variant), live)
+    return Assignment(experiment, variant, no_contact, policy)
+
+
+@dataclass(frozen=True)
+class _Served:
+    outcome: Outcome
+    policy: CompiledPolicy
+    experiment: str | None
+    variant: str | None
+
+
+def _cache_of(loaded: _Loaded) -> dict[tuple[int, int | None], CompiledPolicy]:
+    return {
+        (c.version_id, c.bandit_state_id): c
+        for c in (loaded.live, loaded.shadow)
+        if c is not None
+    }
+
+
+def _history_days(state: _Loaded, exps: _Experiments) -> float:
+    """Days of contact history the live, shadow and treatment policies read."""
+    return max(
+        [state.window_days]
+        + [math.ceil(c.contact.window_days) for c in exps.treatments.values()]
+    )
 
 
 def _decision_row(

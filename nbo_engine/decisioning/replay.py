@@ -60,6 +60,16 @@ class Replay:
         )
 
 
+def _logged_no_contact(rec: Mapping[str, Any]) -> str | None:
+    """The no-contact reason of a logged decision, from its experiment and
+    variant: the global holdout, or an experiment variant without offers."""
+    if rec.get("experiment") == "global_holdout":
+        return "global_holdout"
+    if rec.get("variant") is not None and not rec["offers"] and not rec["eligible"]:
+        return "experiment_holdout"
+    return None
+
+
 def replay_decision(
     engine: Engine,
     decision_id: str,
@@ -72,7 +82,8 @@ def replay_decision(
 
     ``request`` is the request's context fields, if it had any (they are not
     logged apart from their effect on the context vector); ``experiments``
-    and ``global_holdout`` as given to the decider.
+    and ``global_holdout`` as given to the decider (default: the holdout
+    recorded in the log, i.e. the decision's experiment and variant).
 
     Raises
     ------
@@ -102,9 +113,12 @@ def replay_decision(
             f"snapshot {rec['snapshot_id']}",
             [decision_id],
         )
-    _, _, no_contact = assign_experiment(
-        customer, ts.date(), experiments, global_holdout
-    )
+    if experiments or global_holdout is not None:
+        _, _, no_contact = assign_experiment(
+            customer, ts.date(), experiments, global_holdout
+        )
+    else:  # the log says who was held out
+        no_contact = _logged_no_contact(rec)
     out = decide_core(
         policy,
         row,

@@ -717,6 +717,24 @@ def _monitor(engine: Engine, ctx: JobContext) -> dict[str, int | float | str]:
     )
 
 
+def _weekly(engine: Engine, ctx: JobContext) -> dict[str, int | float | str]:
+    from pathlib import Path
+
+    from nbo_engine.jobs.weekly import run_weekly
+
+    settings = ctx.settings or get_settings()
+    out = run_weekly(
+        engine,
+        week_start=ctx.period_start.date(),
+        out_dir=Path(settings.reports_dir),
+        mode=settings.retune_mode,
+        forecast=settings.weekly_forecast,
+        now=ctx.as_of,
+        run_id=ctx.run_id,
+    )
+    return out.counts()
+
+
 def _builtin_jobs() -> list[JobSpec]:
     # The one place the shipped jobs are declared; the scheduler and
     # `nbo jobs` list them in this order.
@@ -738,6 +756,12 @@ def _builtin_jobs() -> list[JobSpec]:
             "daily",
             _monitor,
             "drift of features and scores, model health, acceptance rates",
+        ),
+        JobSpec(
+            "weekly",
+            "weekly",
+            _weekly,
+            "retune from the week's evidence, forecast, weekly uplift report",
         ),
     ]
 

@@ -132,6 +132,8 @@ def _profile_stmt(fields: frozenset[str], bulk: bool = False) -> Select[Any]:
     today = bindparam("today", type_=Date)
     since90 = bindparam("since90", type_=DateTime)
     cols: list[Any] = [SCORES.c[c] for c in SCORE_COLUMNS]
+    if "customer_id" not in SCORE_COLUMNS:
+        cols.insert(0, SCORES.c.customer_id)
     cols += [CUSTOMERS.c[c] for c in _CUSTOMER_FIELDS]
     cols += [
         CUSTOMERS.c.marketing_consent.label("_consent_now"),

@@ -54,6 +54,20 @@ CALLS: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("GET", "/docs"): ("GET", "/docs", None),
     ("GET", "/docs/oauth2-redirect"): ("GET", "/docs/oauth2-redirect", None),
     ("GET", "/redoc"): ("GET", "/redoc", None),
+    ("POST", "/v1/experiments"): ("POST", "/v1/experiments", {"name": "x"}),
+    ("GET", "/v1/experiments"): ("GET", "/v1/experiments", None),
+    ("GET", "/v1/experiments/{name}"): ("GET", "/v1/experiments/nope", None),
+    ("POST", "/v1/experiments/{name}/start"): (
+        "POST",
+        "/v1/experiments/nope/start",
+        None,
+    ),
+    ("POST", "/v1/experiments/{name}/stop"): (
+        "POST",
+        "/v1/experiments/nope/stop",
+        {"reason": "x"},
+    ),
+    ("GET", "/v1/reports/weekly/latest"): ("GET", "/v1/reports/weekly/latest", None),
 }
 
 

@@ -36,9 +36,11 @@ def test_example_details() -> None:
     exp = load_experiment(EXAMPLES / "savings_message_ab.yaml")
     assert exp.kind == "message"
     assert exp.variants[0].treatment is None  # campaign holdout: no contact
-    assert exp.audience.rule == "age >= 21 and not holds('savings') and email_opt_in"
+    assert exp.audience.rule == (
+        "age >= 21 and not holds('savings') and marketing_consent"
+    )
     assert exp.metrics.primary == STANDARD_METRICS["conversion"]
-    assert exp.metrics.role("emails-opened") == "secondary"
+    assert exp.metrics.role("click-through") == "secondary"
     assert exp.metrics.guardrails[1].max_harm == 0.05
     assert exposed_buckets(exp) == [(0, 1000), (2000, 3750), (5500, 7250)]
     assert exp.is_active(dt.date(2025, 8, 1))

@@ -80,7 +80,7 @@ def _decide_and_accept(engine: Engine) -> dict[str, list[str]]:
         )
     )
     mine = ok[-40:]  # other tests take customers from the front of this list
-    decider = Decider.load(engine, seed=7)
+    decider = Decider.load(engine)  # unseeded: ids must not repeat other tests
     decided: dict[str, list[str]] = {"current": [], "previous": []}
     events: list[EventIn] = []
     for window, when in (("current", CURRENT), ("previous", PREVIOUS)):
@@ -291,12 +291,14 @@ def test_acceptance_rates_match_the_decision_log(monitored: Monitored) -> None:
         dt.datetime.fromisoformat(t) for t in report["acceptance_window"]["previous"]
     )
     end = dt.datetime.fromisoformat(report["acceptance_window"]["current"][1])
-    logs = pd.concat(
+    parts = [
         decision_store.decision_log(
             m.engine, policy_version_id=v, since=start, until=end
         )
         for v in decision_store.versions_with_live_decisions(m.engine)
-    )
+    ]
+    # other tests' policy versions decide at other times: drop their empty logs
+    logs = pd.concat([p for p in parts if not p.empty])
     events = decision_store.positive_events(
         m.engine, logs["decision_id"].unique().tolist()
     )
