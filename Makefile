@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	rm -rf $(DEMO)/data $(DEMO)/nbo.db $(DEMO)/nbo.db-wal $(DEMO)/nbo.db-shm
+	rm -rf $(DEMO)/data $(DEMO)/reports $(DEMO)/nbo.db $(DEMO)/nbo.db-wal $(DEMO)/nbo.db-shm
 	mkdir -p $(DEMO)
 	$(BIN)/nbo db upgrade
 	$(BIN)/nbo simulate --customers $(DEMO_CUSTOMERS) --weeks 104 --seed 7 --dirt 0.02 --out $(DEMO)/data
@@ -39,7 +39,9 @@ demo: install
 	$(BIN)/nbo segments show --kind value_tier
 	$(BIN)/nbo models list
 	$(BIN)/nbo policy publish policies/catalog.yaml --activate
-	$(BIN)/nbo simulate loop --bank $(DEMO)/data --weeks $(DEMO_WEEKS) --requests-per-week $(DEMO_REQUESTS) --out $(DEMO)/loop.csv
+	$(BIN)/nbo experiment create policies/experiments/demo_global_holdout.yaml
+	$(BIN)/nbo experiment start global-holdout-demo-2026
+	$(BIN)/nbo simulate loop --bank $(DEMO)/data --weeks $(DEMO_WEEKS) --requests-per-week $(DEMO_REQUESTS) --reports $(DEMO)/reports --out $(DEMO)/loop.csv
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
