@@ -50,6 +50,7 @@ from nbo_engine.store import decisions as dstore
 from nbo_engine.store import scores as score_store
 from nbo_engine.store.apikeys import create_key
 from nbo_engine.store.policies import load_version, read_slot
+from nbo_engine.store.queries import read_table
 
 __all__ = [
     "DEFAULT_CHANNEL_MIX",
@@ -351,18 +352,7 @@ class BankFeed:
         "currency",
     )
 
-    def __init__(self, bank: Path, workdir: Path) -> None:
-        files = [bank / "accounts.parquet", bank / "accounts.csv"]
-        path = next((f for f in files if f.exists()), None)
-        if path is None:
-            raise NboError(f"simulated loop: {bank} has no accounts.csv or .parquet")
-        frame = (
-            pd.read_parquet(path)
-            if path.suffix == ".parquet"
-            else pd.read_csv(path, dtype=str, keep_default_na=False)
-        )
-        frame = frame.astype(str).replace({"nan": "", "None": ""})
-        self._accounts = frame[frame["close_date"] == ""][list(self._COLUMNS)].copy()
+    def __init__(self, workdir: Path) -> None:
         self._workdir = workdir
         self._pending: list[
             tuple[dt.date, str, str, str]
@@ -425,9 +415,10 @@ class BankFeed:
         self._pending = [p for p in self._pending if p[0] >= until.date()]
         # by account: an account opened and closed in the same week is one row
         rows: dict[str, dict[str, Any]] = {}
-        opened = closed = 0
+        leaving: dict[str, dt.date] = {}
+        opened = 0
         for when, kind, customer, product in sorted(due):
-            if customer in self._left:
+            if customer in self._left or customer in leaving:
                 continue  # a customer who has left opens nothing more
             if kind == "open":
                 self._seq += 1
@@ -441,20 +432,23 @@ class BankFeed:
                     "currency": "GBP",
                 }
                 rows[row["account_id"]] = row
-                self._accounts = pd.concat(
-                    [self._accounts, pd.DataFrame([row])], ignore_index=True
-                )
                 opened += 1
             else:
-                mine = self._accounts["customer_id"] == customer
-                gone = self._accounts[mine].copy()
-                gone["close_date"] = when.isoformat()
-                gone["balance"] = "0.00"  # paid out when the account closes
-                for r in gone.to_dict(orient="records"):
-                    rows[str(r["account_id"])] = {str(k): v for k, v in r.items()}
-                self._accounts = self._accounts[~mine]
-                self._left.add(customer)
-                closed += 1
+                leaving[customer] = when
+        if leaving:
+            # every account the bank holds open for them closes (as stored:
+            # the store's clean rows, not the files they came from)
+            held = read_table(engine, "accounts", customer_ids=sorted(leaving))
+            held = held[held["close_date"].isna()]
+            for r in held.to_dict(orient="records"):
+                row = {c: _text(r.get(c)) for c in self._COLUMNS}
+                rows[row["account_id"]] = row
+            for row in rows.values():
+                gone = leaving.get(row["customer_id"])
+                if gone is not None and row["open_date"] <= gone.isoformat():
+                    row["close_date"] = gone.isoformat()
+                    row["balance"] = "0.00"  # paid out when the account closes
+            self._left.update(leaving)
         if rows:
             from nbo_engine.ingest import ingest_file
 
@@ -469,7 +463,18 @@ class BankFeed:
                     f"were quarantined ({report.quarantine_reasons}); see "
                     "`nbo quarantine list`"
                 )
-        return {"accounts_opened": opened, "customers_left": closed}
+        return {"accounts_opened": opened, "customers_left": len(leaving)}
+
+
+def _text(v: Any) -> str:
+    """A stored value as the contract's text (dates ISO, blanks empty)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+        return ""
+    if isinstance(v, pd.Timestamp | dt.datetime):
+        return v.date().isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
 
 
 def run_loop(

@@ -43,7 +43,7 @@ def test_loop_values_by_the_truth_and_loses_nothing(
             # weeks no other test decides in (the monitor reads Jan-Feb 2026)
             start=dt.date(2026, 10, 5),
         )
-        feed = BankFeed(decisioning_bank, tmp_path)
+        feed = BankFeed(tmp_path)
         result = run_loop(
             bank_engine, world, config, between_weeks=fold_mine, feed=feed
         )

@@ -147,7 +147,7 @@ def loop(
             table.add_row(*_row(w))
 
         with tempfile.TemporaryDirectory(prefix="nbo-loop-") as work:
-            bank_feed = BankFeed(bank, Path(work)) if feed else None
+            bank_feed = BankFeed(Path(work)) if feed else None
             between = jobs_between_weeks(
                 attribution_days,
                 retune_mode=retune_mode,
