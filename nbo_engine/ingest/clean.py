@@ -365,6 +365,14 @@ def _when(
         if spec.kind == "date"
         else (_ISO_DATETIME, _ALT_DATETIME)
     )
+    if spec.kind == "datetime":
+        # ISO 8601 fractional seconds (Parquet timestamps arrive as
+        # "2024-01-01 08:59:57.000"): the store keeps whole seconds
+        text = pc.replace_substring_regex(
+            text,
+            pattern=r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})\.\d{1,9}$",
+            replacement=r"\1",
+        )
     parsed = pa.nulls(len(text), pa.timestamp("s"))
     todo = present.copy()
     for fmt in iso:

@@ -183,3 +183,22 @@ def test_sigkill_mid_file_then_rerun(
             .all()
         )
     assert statuses == ["abandoned", "succeeded"]
+
+
+def test_a_parquet_bank_loads_whole(engine: Engine, tmp_path: Path) -> None:
+    """Parquet timestamps arrive with fractional seconds
+    ("2024-01-01 08:59:57.000"): ISO 8601, loaded, never ``invalid_date``."""
+    from nbo_engine.simulate import SimConfig, simulate_bank
+
+    out = tmp_path / "parquet_bank"
+    simulate_bank(SimConfig(customers=150, weeks=20, seed=4, dirt=0.0), out, "parquet")
+    reports = ingest_dir(out, engine=engine)
+    by_entity = {r.entity: r for r in reports}
+    for entity in ("transactions", "digital_events", "interactions"):
+        r = by_entity[entity]
+        assert r.rows_read > 0, entity
+        assert r.rows_quarantined == 0, (entity, r.quarantine_reasons)
+    raw = pd.read_parquet(out / "transactions.parquet")
+    stored = queries.read_table(engine, "transactions", columns=["timestamp"])
+    assert len(stored) == len(raw)
+    assert stored["timestamp"].max() == raw["timestamp"].max().floor("s")
