@@ -12,8 +12,10 @@ The *context vector* the bandit sees (:class:`ContextSpec`) is, in order:
 an intercept; one-hots of the policy's ``segments`` and of its channels;
 ``log1p(CLV)/10``; churn; the six product propensities; and each of the
 policy's ``bandit.features``, scaled to about [0, 1] (:data:`FEATURE_SCALES`;
-other numbers get ``sign(v) log1p(|v|) / 10``). A missing value is 0. The map
-is fixed (no fitted scaler), so a logged vector can be rebuilt exactly.
+other numbers get ``sign(v) log1p(|v|) / 10``), a category field (such as
+``life_stage``) as a one-hot of its declared values
+(``feature:life_stage=family``...). A missing value is 0. The map is fixed
+(no fitted scaler), so a logged vector can be rebuilt exactly.
 """
 
 from __future__ import annotations
@@ -234,16 +236,24 @@ class ContextSpec:
     segments: tuple[str, ...]
     channels: tuple[str, ...]
     features: tuple[str, ...]
-    kinds: tuple[str, ...]  # per feature: "bool", "scaled", "log"
+    kinds: tuple[str, ...]  # per numeric feature: "bool", "scaled", "log"
     scales: NDArray[np.float64]
+    #: category features and their declared values, one-hot after the numbers
+    categories: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, spec: PolicySpec) -> ContextSpec:
         """The layout for ``spec``."""
         schema = spec.rule_schema
-        kinds, scales = [], []
+        numeric, kinds, scales = [], [], []
+        categories = []
         for f in spec.bandit.features:
-            if schema.field_type(f) == "bool":
+            typ = schema.field_type(f)
+            if typ == "category":
+                categories.append((f, schema.fields[f].values))
+                continue
+            numeric.append(f)
+            if typ == "bool":
                 kinds.append("bool")
                 scales.append(1.0)
             elif f in FEATURE_SCALES:
@@ -259,15 +269,17 @@ class ContextSpec:
             "log_clv",
             "churn",
             *(f"propensity_{p}" for p in PROPENSITY_PRODUCTS),
-            *(f"feature:{f}" for f in spec.bandit.features),
+            *(f"feature:{f}" for f in numeric),
+            *(f"feature:{f}={v}" for f, values in categories for v in values),
         )
         return cls(
             names=names,
             segments=spec.segments,
             channels=spec.channels,
-            features=spec.bandit.features,
+            features=tuple(numeric),
             kinds=tuple(kinds),
             scales=np.asarray(scales, dtype=np.float64),
+            categories=tuple(categories),
         )
 
     @property
@@ -302,4 +314,11 @@ class ContextSpec:
             log = np.array([k == "log" for k in self.kinds])
             feats = np.where(log, np.sign(feats) * np.log1p(np.abs(feats)), feats)
             feats = np.clip(feats / self.scales, -10.0, 10.0)
-        return np.concatenate([np.asarray(raw, dtype=np.float64), feats])
+        onehot = [
+            1.0 if profile.get(f) == v else 0.0
+            for f, values in self.categories
+            for v in values
+        ]
+        return np.concatenate(
+            [np.asarray(raw, dtype=np.float64), feats, np.asarray(onehot)]
+        )

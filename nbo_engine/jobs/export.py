@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,12 @@ def decision_table(
     until: dt.datetime | None = None,
     window_days: float = 30.0,
     reward: str = "conversion",
+    versions: Sequence[int] = (),
 ) -> tuple[pd.DataFrame, int]:
     """The live decision log of one policy version with rewards attached.
+
+    ``versions``: read the decisions of these versions instead (the members of
+    a bandit lineage, see :func:`nbo_engine.store.decisions.fold_lines`).
 
     ``reward="conversion"``: 1 if an accept or conversion event for that
     decision and offer arrived within ``window_days`` of the decision, else 0;
@@ -91,7 +96,10 @@ def decision_table(
             )
         policy_version_id = int(live)
     log = store.decision_log(
-        engine, policy_version_id=policy_version_id, since=since, until=until
+        engine,
+        policy_version_id=list(versions) or policy_version_id,
+        since=since,
+        until=until,
     )
     log["reward"] = 0.0
     if not log.empty:

@@ -11,6 +11,13 @@ watermark and marking the events happen in one transaction that first checks
 no other fold got there before (else it stops with nothing written), so no
 decision and no event is ever counted twice, however often or concurrently the
 job runs.
+
+A retune that carries a version's bandit over to a new version links the two
+(:func:`nbo_engine.store.decisions.lineage_heads`): from then on the decisions
+of the old version (those whose windows close later, or any it serves again
+after a rollback) are folded into the new version's state, which started from
+the old one's newest state and watermark. So a bandit keeps learning across
+retunes, and each decision still enters one line of states once.
 """
 
 from __future__ import annotations
@@ -60,11 +67,13 @@ def fold_rewards(
     """Fold every closed attribution window into each version's bandit.
 
     ``policy_version_ids`` default: every version that served live decisions.
+    Each version's decisions go into its lineage head's state (the module
+    doc); the results are per head.
     """
     until = _naive(now) - dt.timedelta(days=window_days)
     versions = policy_version_ids or store.versions_with_live_decisions(engine)
     out = []
-    for version in versions:
+    for version, members in store.fold_lines(engine, versions).items():
         compiled = load_compiled(engine, version)  # creates an initial state if none
         state = store.latest_bandit_state(engine, version)
         assert state is not None
@@ -79,6 +88,7 @@ def fold_rewards(
             until=until,
             window_days=window_days,
             reward=compiled.spec.bandit.reward,
+            versions=sorted({version, *members}),
         )
         if table.empty:
             out.append(FoldResult(version, state.id, None, 0, 0, since, "no decisions"))

@@ -472,7 +472,10 @@ def _carry_bandit(engine: Engine, base_id: int, new_id: int, new: PolicySpec) ->
         or base.bandit.type != new.bandit.type
     ):
         return False
-    row = dstore.latest_bandit_state(engine, base_id)
+    # the newest learning of the base's line (after a rollback the base is
+    # not its line's head; the head has the same layout by construction)
+    head = dstore.lineage_heads(engine).get(base_id, base_id)
+    row = dstore.latest_bandit_state(engine, head)
     if row is None:
         return False
     bandit = with_exploration(BanditPolicy.from_bytes(row.state), new)
@@ -484,7 +487,11 @@ def _carry_bandit(engine: Engine, base_id: int, new_id: int, new: PolicySpec) ->
         source="warm_start",
         n_rewards=row.n_rewards,
         folded_until=row.folded_until,
-        note=f"carried over from policy version {base_id} (state {row.id}) by a retune",
+        note=(
+            f"carried over from policy version {row.policy_version_id} "
+            f"(state {row.id}) by a retune of version {base_id}"
+        ),
+        carried_from_state_id=row.id,
     )
     return True
 

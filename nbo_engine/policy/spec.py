@@ -510,14 +510,14 @@ def cross_problems(data: dict[str, Any]) -> list[tuple[Loc, str, Any]]:
             )
     features = _dict(data.get("bandit")).get("features", ())
     for j, name in enumerate(features if isinstance(features, list | tuple) else []):
-        if not isinstance(name, str) or schema.field_type(name) not in (
-            "number",
-            "bool",
-        ):
+        typ = schema.field_type(name) if isinstance(name, str) else None
+        categories = schema.fields[name].values if typ == "category" else ()
+        if typ not in ("number", "bool") and not (categories and name != "segment"):
             out.append(
                 (
                     ("bandit", "features", j),
-                    f"expected a number or bool profile field, got {name!r}",
+                    "expected a number or bool profile field, or a category "
+                    f"field with declared values (one-hot), got {name!r}",
                     name,
                 )
             )

@@ -581,6 +581,7 @@ class BanditStateRow:
     source: str
     note: str | None
     folded_until: dt.datetime | None = None
+    carried_from_state_id: int | None = None
 
 
 def _state_row(r: Mapping[str, Any]) -> BanditStateRow:
@@ -594,6 +595,7 @@ def _state_row(r: Mapping[str, Any]) -> BanditStateRow:
         str(r["source"]),
         r["note"],
         r.get("folded_until"),
+        r.get("carried_from_state_id"),
     )
 
 
@@ -607,9 +609,15 @@ def save_bandit_state(
     n_rewards: int = 0,
     note: str | None = None,
     folded_until: dt.datetime | None = None,
+    carried_from_state_id: int | None = None,
 ) -> int:
-    """Store a new bandit state (never overwritten); returns its id."""
+    """Store a new bandit state (never overwritten); returns its id.
+
+    ``carried_from_state_id``: the state (of another version) this one was
+    carried over from; it links the two versions' learning
+    (:func:`fold_lines`)."""
     values = {
+        "carried_from_state_id": carried_from_state_id,
         "folded_until": None if folded_until is None else _naive_utc(folded_until),
         "policy_version_id": policy_version_id,
         "created_at": dt.datetime.now(dt.UTC),
@@ -734,7 +742,7 @@ POSITIVE_EVENTS = ("accept", "conversion")
 def decision_log(
     engine: Engine,
     *,
-    policy_version_id: int,
+    policy_version_id: int | Sequence[int],
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     mode: str = "live",
@@ -743,8 +751,14 @@ def decision_log(
 
     Columns: ``decision_id, ts, customer_id, channel, experiment, variant,
     eligible`` (JSON list), ``context`` (JSON list), ``rank, offer_id,
-    propensity``. ``since``/``until`` bound ``ts`` (naive UTC, half-open).
+    propensity``. ``policy_version_id``: one version or several;
+    ``since``/``until`` bound ``ts`` (naive UTC, half-open).
     """
+    versions = (
+        [int(policy_version_id)]
+        if isinstance(policy_version_id, int | np.integer)
+        else [int(v) for v in policy_version_id]
+    )
     stmt = (
         select(
             DECISIONS.c.decision_id,
@@ -763,7 +777,7 @@ def decision_log(
             DECISIONS.join(OFFERS, OFFERS.c.decision_id == DECISIONS.c.decision_id)
         )
         .where(
-            DECISIONS.c.policy_version_id == policy_version_id,
+            DECISIONS.c.policy_version_id.in_(versions),
             DECISIONS.c.mode == mode,
         )
         .order_by(DECISIONS.c.ts, DECISIONS.c.decision_id, OFFERS.c.rank)
@@ -826,6 +840,58 @@ def newest_state_id(conn: Connection, policy_version_id: int) -> int | None:
         )
     ).scalar_one()
     return None if got is None else int(got)
+
+
+def lineage_heads(engine: Engine) -> dict[int, int]:
+    """Each version whose bandit was carried on -> the version its learning
+    continues in now (versions absent from the map continue in themselves).
+
+    A retune that carries a version's bandit to a new version records the
+    state it started from (``carried_from_state_id``). Following these links
+    from a version to its newest carried successor, again and again, ends at
+    its *head*; the fold (:mod:`nbo_engine.jobs.fold_rewards`) puts every
+    version's decisions into its head's state, so a bandit goes on learning
+    from the decisions of the versions before it, each decision once.
+    """
+    with read(engine) as conn:
+        rows = conn.execute(
+            select(STATES.c.policy_version_id, STATES.c.carried_from_state_id).where(
+                STATES.c.carried_from_state_id.is_not(None)
+            )
+        ).all()
+        ids = sorted({int(r[1]) for r in rows})
+        owner = {
+            int(i): int(v)
+            for i, v in conn.execute(
+                select(STATES.c.id, STATES.c.policy_version_id).where(
+                    STATES.c.id.in_(ids)
+                )
+            ).all()
+        }
+    successor: dict[int, int] = {}
+    for version, from_state in rows:
+        parent = owner[int(from_state)]
+        if parent != int(version):
+            successor[parent] = max(successor.get(parent, 0), int(version))
+    heads = {}
+    for v in successor:
+        head, seen = v, {v}
+        while head in successor and successor[head] not in seen:
+            head = successor[head]
+            seen.add(head)
+        heads[v] = head
+    return heads
+
+
+def fold_lines(engine: Engine, versions: Sequence[int]) -> dict[int, list[int]]:
+    """The versions of ``versions`` grouped by their lineage head
+    (:func:`lineage_heads`): ``{head: [versions whose decisions fold into
+    the head's state]}``, heads ascending."""
+    heads = lineage_heads(engine)
+    out: dict[int, list[int]] = {}
+    for v in sorted(set(versions)):
+        out.setdefault(heads.get(v, v), []).append(v)
+    return dict(sorted(out.items()))
 
 
 def versions_with_live_decisions(engine: Engine) -> list[int]:

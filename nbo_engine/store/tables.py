@@ -433,6 +433,12 @@ class BanditState(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(), nullable=True)
     )
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: The state a retune carried this version's bandit over from (another
+    #: version's): the versions so linked share one line of learning, and the
+    #: fold puts their decisions into the newest version's state.
+    carried_from_state_id: int | None = Field(
+        default=None, foreign_key="bandit_states.id"
+    )
 
 
 class Decision(SQLModel, table=True):

@@ -265,7 +265,12 @@ def test_minimal_policy_is_valid() -> None:
         (
             "{type: lints}",
             "{type: lints, features: [first_name]}",
-            "policy.yaml:10 bandit.features[0]: expected a number or bool profile field, got 'first_name'",
+            "policy.yaml:10 bandit.features[0]: expected a number or bool profile field, or a category field with declared values (one-hot), got 'first_name'",
+        ),
+        (
+            "{type: lints}",
+            "{type: lints, features: [segment]}",
+            "policy.yaml:10 bandit.features[0]: expected a number or bool profile field, or a category field with declared values (one-hot), got 'segment'",
         ),
         (
             "name: p\n",

@@ -138,3 +138,23 @@ def test_messages_render_in_the_sandbox(spec: PolicySpec) -> None:
     assert render_message(offer.message, {"first_name": "ann", "city": ""}) == (
         "switch and save on your mortgage."
     )
+
+
+def test_a_category_bandit_feature_is_one_hot_in_the_context(spec: PolicySpec) -> None:
+    from nbo_engine.decisioning.context import ContextSpec
+    from nbo_engine.policy.fields import LIFE_STAGES
+
+    data = spec.model_dump(mode="json")
+    data["bandit"]["features"] = ["age", "life_stage"]
+    cs = ContextSpec.of(PolicySpec.model_validate(data))
+    assert cs.names[-len(LIFE_STAGES) - 1 :] == (
+        "feature:age",
+        *(f"feature:life_stage={s}" for s in LIFE_STAGES),
+    )
+    x = cs.vector({"age": 40, "life_stage": "family"}, "web")
+    tail = x[-len(LIFE_STAGES) :]
+    assert tail.tolist() == [float(s == "family") for s in LIFE_STAGES]
+    assert x[-len(LIFE_STAGES) - 1] == pytest.approx(0.4)
+    # unknown or missing: all zeros, never an error at decision time
+    assert not cs.vector({"life_stage": "astronaut"}, "web")[-len(LIFE_STAGES) :].any()
+    assert not cs.vector({}, "web")[-len(LIFE_STAGES) :].any()
