@@ -105,8 +105,9 @@ def main() -> None:
         "--activate",
     )
     holdout = ROOT / "policies" / "experiments" / "global_holdout.yaml"
-    step("global holdout", "experiment", "create", str(holdout))
-    step("global holdout start", "experiment", "start", "global-holdout")
+    created = step("global holdout", "experiment", "create", str(holdout))
+    name = created.split("'")[1]  # created experiment 'NAME' (holdout): draft...
+    step("global holdout start", "experiment", "start", name)
     out = step(
         f"loop {args.weeks} weeks",
         "simulate",

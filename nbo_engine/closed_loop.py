@@ -229,10 +229,14 @@ def jobs_between_weeks(
     retune_mode: str = "auto",
     reports_dir: Path | None = None,
     forecast: bool = False,
+    guardrails: Mapping[str, Any] | None = None,
+    lookback_weeks: int | None = None,
 ) -> BetweenWeeks:
     """End-of-week work done by the engine's own scheduled jobs on the
     simulated clock (``run_due``): each job runs the periods that ended,
-    the latest one only for the hourly fold (which folds everything due)."""
+    the latest one only for the hourly fold (which folds everything due).
+    ``guardrails`` overrides the retune's (as ``NBO_RETUNE_GUARDRAILS``),
+    ``lookback_weeks`` its evidence window (``NBO_RETUNE_LOOKBACK_WEEKS``)."""
     from nbo_engine.config import load_settings
     from nbo_engine.jobs.runner import run_due
 
@@ -246,6 +250,10 @@ def jobs_between_weeks(
     }
     if reports_dir is not None:
         overrides["reports_dir"] = str(reports_dir)
+    if guardrails is not None:
+        overrides["retune_guardrails"] = dict(guardrails)
+    if lookback_weeks is not None:
+        overrides["retune_lookback_weeks"] = lookback_weeks
     settings = load_settings(**overrides)
 
     def run(engine: Engine, now: dt.datetime) -> Sequence[str]:
@@ -353,7 +361,8 @@ class BankFeed:
     )
 
     def __init__(self, workdir: Path) -> None:
-        self._workdir = workdir
+        self._workdir = Path(workdir)
+        self._workdir.mkdir(parents=True, exist_ok=True)
         self._pending: list[
             tuple[dt.date, str, str, str]
         ] = []  # date, kind, customer, product

@@ -52,6 +52,19 @@ class Settings(BaseSettings):
         "manager to approve (`nbo policy approve`), or apply it when every "
         "guardrail holds",
     )
+    retune_lookback_weeks: int = Field(
+        default=4,
+        ge=1,
+        le=52,
+        description="Weeks of decisions (ending with the week retuned) the weekly "
+        "retune reads as its evidence",
+    )
+    retune_guardrails: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the retune's guardrails (names and bounds in "
+        "docs/retune.md), as JSON, e.g. "
+        '{"min_treated": 100, "min_control": 100, "max_changes": 3}',
+    )
     reports_dir: str = Field(
         default="reports", description="Folder the weekly job writes reports to"
     )
@@ -105,6 +118,17 @@ class Settings(BaseSettings):
             raise ConfigError(f"NBO_{str(info.field_name).upper()}: {problem}")
         return value.strip()
 
+    @field_validator("retune_guardrails")
+    @classmethod
+    def _guardrails(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _build_guardrails(value)
+        return value
+
+    def guardrails(self) -> Any:
+        """The retune's :class:`~nbo_engine.retune.Guardrails` with this
+        process's overrides (``NBO_RETUNE_GUARDRAILS``)."""
+        return _build_guardrails(self.retune_guardrails)
+
     @model_validator(mode="after")
     def _stale_after_heartbeats(self) -> Settings:
         if self.job_stale_seconds < 3 * self.job_heartbeat_seconds:
@@ -131,6 +155,25 @@ class Settings(BaseSettings):
                 f"('postgresql+psycopg://...'), got {value!r}"
             )
         return value
+
+
+def _build_guardrails(value: dict[str, Any]) -> Any:
+    from dataclasses import fields
+
+    from nbo_engine.errors import RetuneError
+    from nbo_engine.retune.guardrails import Guardrails
+
+    known = sorted(f.name for f in fields(Guardrails))
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"NBO_RETUNE_GUARDRAILS: unknown guardrail(s) {', '.join(unknown)}; "
+            f"expected some of {', '.join(known)}"
+        )
+    try:
+        return Guardrails(**value)
+    except RetuneError as exc:
+        raise ConfigError(f"NBO_RETUNE_GUARDRAILS: {exc}") from None
 
 
 _CRON_FIELDS = ("minute", "hour", "day", "month", "day-of-week")

@@ -41,15 +41,14 @@ def decisioning_bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def bank_url(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    decisioning_bank: Path,
+@contextlib.contextmanager
+def scored_store(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, bank: Path
 ) -> Iterator[str]:
-    """URL of a scored store with the catalogue live, per backend."""
+    """A new store on ``backend`` holding ``bank`` ingested and scored, with
+    the catalogue live; its URL for the block (dropped after on PostgreSQL)."""
     schema = None
-    if request.param == "sqlite":
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('decisioning_db') / 'nbo.db'}"
     else:
         schema = f"t_dec_{uuid.uuid4().hex[:10]}"
@@ -60,7 +59,7 @@ def bank_url(
         url = _pg_schema_url(schema)
     e = make_engine(url)
     migrate.upgrade(e)
-    ingest_dir(decisioning_bank, engine=e)
+    ingest_dir(bank, engine=e)
     refresh_scores(e, train_sample=1000, churn_families=("logistic", "lightgbm"))
     publish_policy(e, CATALOG.read_text(), "retail_default", activate="live")
     try:
@@ -72,6 +71,17 @@ def bank_url(
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def bank_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    decisioning_bank: Path,
+) -> Iterator[str]:
+    """URL of a scored store with the catalogue live, per backend."""
+    with scored_store(request.param, tmp_path_factory, decisioning_bank) as url:
+        yield url
 
 
 @pytest.fixture

@@ -365,7 +365,7 @@ def gather_evidence(
         s_t = stats_by(value[t_rows], seg[t_rows])
         s_c = stats_by(y_c, seg[ctrl])
         cells += [
-            CellEffect.from_stats(o.id, g, s_c[g], s_t[g])
+            CellEffect.from_stats(o.id, g, s_c[g], s_t[g], unit_scale=o.value.margin)
             for g in sorted(set(s_t) & set(s_c))
         ]
 

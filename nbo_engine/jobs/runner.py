@@ -731,6 +731,9 @@ def _weekly(engine: Engine, ctx: JobContext) -> dict[str, int | float | str]:
         forecast=settings.weekly_forecast,
         now=ctx.as_of,
         run_id=ctx.run_id,
+        guardrails=settings.guardrails(),
+        lookback_weeks=settings.retune_lookback_weeks,
+        window_days=settings.attribution_days,
     )
     return out.counts()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from nbo_engine.retune import Guardrails
 from nbo_engine.store import Engine
 
 __all__ = ["WeeklyOutcome", "run_weekly"]
@@ -51,6 +52,9 @@ def run_weekly(
     forecast: bool = True,
     now: dt.datetime | None = None,
     run_id: int | None = None,
+    guardrails: Guardrails | None = None,
+    lookback_weeks: int = 4,
+    window_days: float = 30.0,
 ) -> WeeklyOutcome:
     """Retune, forecast and report the week that starts ``week_start``.
 
@@ -64,6 +68,8 @@ def run_weekly(
     now : the job's time (default: the end of the week); the simulated loop
         passes its clock.
     run_id : the ``job_runs`` row, kept with the proposal and the report.
+    guardrails, lookback_weeks, window_days : the retune's (see
+        :func:`nbo_engine.jobs.retune.run_retune`); default guardrails when None.
     """
     from nbo_engine.jobs.retune import run_retune
     from nbo_engine.jobs.weekly_report import write_weekly_report
@@ -71,7 +77,16 @@ def run_weekly(
     monday = week_start - dt.timedelta(days=week_start.weekday())
     end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time())
     at = now or end
-    tuned = run_retune(engine, week_start=monday, mode=mode, run_id=run_id, now=at)
+    tuned = run_retune(
+        engine,
+        week_start=monday,
+        mode=mode,
+        run_id=run_id,
+        now=at,
+        guardrails=guardrails or Guardrails(),
+        lookback_weeks=lookback_weeks,
+        window_days=window_days,
+    )
     forecasts = None
     n_series = 0
     if forecast:

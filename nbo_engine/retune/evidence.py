@@ -149,6 +149,7 @@ class CellEffect:
         kind: Literal["mean", "proportion"] = "mean",
         metric: str = "value",
         higher_is_better: bool = True,
+        unit_scale: float | None = None,
     ) -> CellEffect:
         """The cell from per-unit sufficient statistics of both arms.
 
@@ -156,6 +157,13 @@ class CellEffect:
         ``"proportion"``: Wald z-test. A degenerate comparison (an arm with
         fewer than 2 units, no variance) gives ``se = 0``, which the retune
         never acts on.
+
+        ``unit_scale`` (means only): the swing one unit's outcome makes when
+        its rare event happens (an offer's margin). Each arm's variance is
+        then at least ``unit_scale**2 p (1 - p)`` with ``p = 1 / (n + 2)``,
+        the variance of one event in ``n + 2`` units (Laplace's rule of
+        succession): an arm in which nobody converted (every unit worth
+        ``-cost``, variance 0) is not taken for certainty that nobody would.
 
         Examples
         --------
@@ -166,6 +174,9 @@ class CellEffect:
         >>> round(cell.estimate, 2), round(cell.se, 3)
         (-1.0, 0.354)
         """
+        if kind == "mean" and unit_scale:
+            control = _floored(control, unit_scale)
+            treated = _floored(treated, unit_scale)
         fn = mean_effect if kind == "mean" else proportion_effect
         eff = fn(control, treated)
         s = eff.summary()
@@ -180,6 +191,19 @@ class CellEffect:
             metric=metric,
             higher_is_better=higher_is_better,
         )
+
+
+def _floored(stats: SampleStats, scale: float) -> SampleStats:
+    """``stats`` with the sample variance raised to at least that of one
+    event of size ``scale`` in ``n + 2`` units (see ``CellEffect.from_stats``)."""
+    n = np.asarray(stats.n, dtype=np.float64)
+    p = 1.0 / (n + 2.0)
+    floor = scale * scale * p * (1.0 - p)
+    var = np.maximum(stats.var, floor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre = np.where(n > 0, stats.sum * stats.sum / n, 0.0)
+    sum_sq = np.where(n >= 2, centre + var * (n - 1.0), stats.sum_sq)
+    return SampleStats(n=stats.n, sum=stats.sum, sum_sq=sum_sq)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ the ``silver`` value tier offered ``savings_boost`` churn with probability
 1,500-customer bank is too small to detect the simulator's own, milder harms
 (those are checked in ``tests/retune/test_truth.py``).
 
-Decisions are made in January 2027, a window no other test uses, so the
-retune reads only this module's log; every test restores the live slot.
+The module has a store of its own (the test bank, scored afresh), so its
+decisions neither read nor enter other tests' logs and contact histories;
+every test restores the live slot.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ from nbo_engine.store.policies import (
     publish_policy,
     read_slot,
 )
-from tests.scored_bank import catalog_with
+from tests.conftest import BACKENDS
+from tests.scored_bank import catalog_with, scored_store
 
 runner = CliRunner()
 GH = GlobalHoldout(salt="retune-job-test", share=0.2)
@@ -146,10 +148,22 @@ def _complaints(d: pd.DataFrame, p: float, rng: np.random.Generator) -> pd.DataF
     return out
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def retune_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    decisioning_bank: Path,
+) -> Iterator[str]:
+    """A store of this module's own (the test bank, scored afresh): its 900
+    customers' decisions must not count in other tests' contact histories."""
+    with scored_store(request.param, tmp_path_factory, decisioning_bank) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def log(bank_url: str) -> Iterator[dict[str, Any]]:
+def log(retune_url: str) -> Iterator[dict[str, Any]]:
     """Week W1 of decisions by the test policy for 900 customers."""
-    e = make_engine(bank_url)
+    e = make_engine(retune_url)
     before = read_slot(e, "live")
     v0 = publish_policy(e, _policy_text(), "retune_test", activate="live")
     snap = score_store.latest_snapshot(e)
@@ -480,11 +494,12 @@ def test_outcomes_from_the_input_tables(
 
 
 def test_a_suppression_by_eligibility_clause_holds_in_decisioning(
-    bank_engine: Engine,
+    retune_url: str,
 ) -> None:
     """Everyone's segment in this bank falls back to the one cluster,
     'mainstream', which the catalogue does not declare: the suppression is an
     eligibility clause, and the real decider then never offers the offer."""
+    bank_engine = make_engine(retune_url)
     from nbo_engine.retune import Change, apply_changes, spec_yaml
 
     text = catalog_with(
