@@ -312,8 +312,15 @@ class ContactHistory:
         return cls(f, o, o, o, f, o, o)
 
 
-@lru_cache(maxsize=4)
-def _history_stmt(before: bool, bulk: bool = False) -> Any:
+#: Contacts logged up to this long after a decision's ``now`` still count in
+#: its history (another server's clock may run a little ahead); later ones
+#: belong to a replay, a backfill or a simulation run ahead in time, and a
+#: decision is never capped by contacts that came after it.
+CLOCK_SKEW = dt.timedelta(hours=1)
+
+
+@lru_cache(maxsize=2)
+def _history_stmt(bulk: bool = False) -> Any:
     since = bindparam("since", type_=DateTime)
 
     def who(column: Any) -> Any:
@@ -347,10 +354,9 @@ def _history_stmt(before: bool, bulk: bool = False) -> Any:
         EVENTS.c.decision_id.label("decision_id"),
         EVENTS.c.customer_id.label("customer_id"),
     ).where(who(EVENTS.c.customer_id), EVENTS.c.ts >= since)
-    if before:
-        until = bindparam("until", type_=DateTime)
-        shown = shown.where(DECISIONS.c.ts < until)
-        events = events.where(EVENTS.c.ts < until)
+    until = bindparam("until", type_=DateTime)
+    shown = shown.where(DECISIONS.c.ts < until)
+    events = events.where(EVENTS.c.ts < until)
     return union_all(shown, events)
 
 
@@ -363,16 +369,16 @@ def read_contact_history(
     before: dt.datetime | None = None,
 ) -> ContactHistory:
     """Offers shown to the customer in live decisions and their offer events
-    in the ``window_days`` before ``now`` (one statement). With ``before``,
-    only rows strictly earlier (to replay a logged decision)."""
+    in the ``window_days`` before ``now`` (one statement), up to
+    :data:`CLOCK_SKEW` after it. With ``before``, only rows strictly earlier
+    (to replay a logged decision)."""
     now = _naive_utc(now)
     params: dict[str, Any] = {
         "cid": customer_id,
         "since": now - dt.timedelta(days=window_days),
+        "until": _naive_utc(before) if before is not None else now + CLOCK_SKEW,
     }
-    if before is not None:
-        params["until"] = _naive_utc(before)
-    rows = conn.execute(_history_stmt(before is not None), params).all()
+    rows = conn.execute(_history_stmt(), params).all()
     if not rows:
         return ContactHistory.empty()
     return _history_of(rows, now)
@@ -392,7 +398,8 @@ def read_contact_histories(
     rows: list[Any] = []
     for i in range(0, len(ids), 5000):
         rows += conn.execute(
-            _history_stmt(False, bulk=True), {"since": since, "cids": ids[i : i + 5000]}
+            _history_stmt(bulk=True),
+            {"since": since, "until": now + CLOCK_SKEW, "cids": ids[i : i + 5000]},
         ).all()
     by_customer: dict[str, list[Any]] = {}
     for r in rows:
