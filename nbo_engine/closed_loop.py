@@ -43,7 +43,6 @@ from numpy.typing import NDArray
 from nbo_engine.api import create_app
 from nbo_engine.decisioning.decide import load_compiled
 from nbo_engine.errors import NboError, NoActivePolicyError
-from nbo_engine.jobs.fold_rewards import fold_rewards
 from nbo_engine.simulate import World
 from nbo_engine.store import Engine
 from nbo_engine.store import decisions as dstore
@@ -58,7 +57,6 @@ __all__ = [
     "LoopConfig",
     "LoopResult",
     "WeekResult",
-    "fold_between_weeks",
     "jobs_between_weeks",
     "run_loop",
 ]
@@ -204,22 +202,6 @@ class LoopResult:
 
 
 BetweenWeeks = Callable[[Engine, dt.datetime], Sequence[str]]
-
-
-def fold_between_weeks(attribution_days: float) -> BetweenWeeks:
-    """The default end-of-week work: fold closed attribution windows into
-    the bandit (a new state version per policy version)."""
-
-    def run(engine: Engine, now: dt.datetime) -> Sequence[str]:
-        done = fold_rewards(engine, now=now, window_days=attribution_days)
-        return [
-            f"bandit of policy version {r.policy_version_id}: {r.rewards} rewards "
-            f"folded ({r.positive} positive) into state {r.new_state_id}"
-            for r in done
-            if r.new_state_id is not None
-        ]
-
-    return run
 
 
 def jobs_between_weeks(
@@ -542,7 +524,9 @@ async def _run(
     rng = np.random.default_rng(config.seed)
     history_end = dt.date.fromisoformat(str(snap["as_of"])[:10])
     start = config.start or _first_monday_after(history_end)
-    between = between_weeks or fold_between_weeks(config.attribution_days)
+    between = between_weeks or jobs_between_weeks(
+        config.attribution_days, jobs=("fold_rewards",)
+    )
     channels = np.array([c for c, _ in config.channel_mix])
     shares = np.array([s for _, s in config.channel_mix], dtype=np.float64)
     shares = shares / shares.sum()

@@ -67,6 +67,7 @@ from nbo_engine.store import Engine
 from nbo_engine.store import decisions as store
 from nbo_engine.store import experiments as experiment_store
 from nbo_engine.store.policies import load_version
+from nbo_engine.timeutil import naive_utc
 
 __all__ = [
     "Assignment",
@@ -518,7 +519,7 @@ class Decider:
         from their profile row and contact history: what :meth:`decide` and
         :func:`~nbo_engine.decisioning.batch.decide_batch` both run."""
         live, shadow = state.live, state.shadow
-        ts = now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
+        ts = naive_utc(now)
 
         def only_known(policy: CompiledPolicy) -> dict[str, Any]:
             known = policy.spec.rule_schema.fields
@@ -633,7 +634,7 @@ class Decider:
                 "score snapshot (run `nbo scores refresh`)",
                 customer_id,
             )
-        ts = now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
+        ts = naive_utc(now)
         key = f"{customer_id}|{channel}|{ts.isoformat()}"
         decision_id = self._new_id(key)
         shadow_id = self._new_id(key) if shadow is not None else None

@@ -39,6 +39,7 @@ from nbo_engine.experiments import (
 from nbo_engine.experiments.readout import MetricData
 from nbo_engine.store import Engine
 from nbo_engine.store import experiments as store
+from nbo_engine.timeutil import naive_utc as _naive_utc
 
 __all__ = [
     "PRE_PERIOD_DAYS",
@@ -54,10 +55,6 @@ PRE_PERIOD_DAYS = 90
 """Length of the CUPED pre-period before the experiment's start date (days)."""
 
 Term = tuple[str, ...]
-
-
-def _naive_utc(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _cuped_terms(y: str) -> list[Term]:

@@ -33,6 +33,7 @@ from nbo_engine.decisioning.decide import load_compiled
 from nbo_engine.jobs.export import decision_table
 from nbo_engine.store import Engine, write
 from nbo_engine.store import decisions as store
+from nbo_engine.timeutil import naive_utc as _naive
 
 __all__ = ["FoldResult", "fold_rewards"]
 
@@ -51,10 +52,6 @@ class FoldResult:
     positive: int
     folded_until: dt.datetime
     note: str = ""
-
-
-def _naive(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def fold_rewards(

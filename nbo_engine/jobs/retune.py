@@ -105,6 +105,7 @@ from nbo_engine.store.policies import (
     read_slot,
     rollback_slot,
 )
+from nbo_engine.timeutil import naive_utc as _naive
 
 __all__ = [
     "RetuneOutcome",
@@ -117,10 +118,6 @@ __all__ = [
 Mode = Literal["propose", "auto"]
 F64 = NDArray[np.float64]
 _DAY = dt.timedelta(days=1)
-
-
-def _naive(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _midnight(d: dt.date) -> dt.datetime:

@@ -42,6 +42,7 @@ from nbo_engine.errors import JobError
 from nbo_engine.store import Engine
 from nbo_engine.store import jobruns as store
 from nbo_engine.store.jobruns import JobRunRecord
+from nbo_engine.timeutil import naive_utc as _naive_utc
 
 __all__ = [
     "DEFAULT_CATCH_UP",
@@ -100,12 +101,6 @@ class Period:
     key: str
     start: dt.datetime  # naive UTC
     end: dt.datetime  # naive UTC, exclusive
-
-
-def _naive_utc(t: dt.datetime | dt.date) -> dt.datetime:
-    if not isinstance(t, dt.datetime):
-        return dt.datetime(t.year, t.month, t.day)
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _check_kind(kind: str) -> None:

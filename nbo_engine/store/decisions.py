@@ -48,6 +48,7 @@ from nbo_engine.ingest.schemas import PRODUCTS
 from nbo_engine.store.engine import read, write
 from nbo_engine.store.scores import SCORE_COLUMNS
 from nbo_engine.store.tables import metadata
+from nbo_engine.timeutil import naive_utc as _naive_utc
 
 __all__ = [
     "DERIVED_FIELDS",
@@ -116,10 +117,6 @@ DERIVED_FIELDS: tuple[str, ...] = (
 )
 _CUSTOMER_FIELDS = ("first_name", "last_name", "city", "dependants")
 _DAY_SECONDS = 86_400.0
-
-
-def _naive_utc(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 # ------------------------------------------------------------------ profile

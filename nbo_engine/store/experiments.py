@@ -75,6 +75,7 @@ from nbo_engine.policy import compile_rule
 from nbo_engine.policy.fields import default_rule_schema
 from nbo_engine.store.engine import read, write
 from nbo_engine.store.tables import metadata
+from nbo_engine.timeutil import naive_utc
 
 __all__ = [
     "HOLDOUT",
@@ -205,9 +206,7 @@ class Running:
 
 
 def _naive_utc(t: dt.datetime | None) -> dt.datetime:
-    if t is None:
-        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
+    return naive_utc(t if t is not None else dt.datetime.now(dt.UTC))
 
 
 def _sha(text_: str) -> str:

@@ -52,6 +52,7 @@ from nbo_engine.errors import ProposalStateError
 from nbo_engine.store.engine import read, write
 from nbo_engine.store.policies import _lock_slot, _switch
 from nbo_engine.store.tables import metadata
+from nbo_engine.timeutil import naive_utc as _naive
 
 __all__ = [
     "STATUSES",
@@ -92,10 +93,6 @@ TRANSITIONS: Mapping[str, tuple[str, ...]] = {
     "superseded": (),
 }
 _BATCH = 5000
-
-
-def _naive(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 @dataclass(frozen=True)

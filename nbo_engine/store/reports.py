@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from nbo_engine.store.engine import read, write
 from nbo_engine.store.tables import metadata
+from nbo_engine.timeutil import naive_utc as _naive
 
 __all__ = [
     "POSITIVE_EVENT_TYPES",
@@ -65,11 +66,6 @@ SEGMENT_COLUMNS: tuple[str, ...] = (
     "life_stage",
 )
 _CHUNK = 5000
-
-
-def _naive(t: dt.datetime) -> dt.datetime:
-    """For ``DateTime()`` columns (naive UTC: decisions, events)."""
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _aware(t: dt.datetime) -> dt.datetime:

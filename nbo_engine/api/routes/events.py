@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter
 
 from nbo_engine.api import metrics
@@ -11,15 +9,11 @@ from nbo_engine.api.problems import error_responses
 from nbo_engine.api.schemas import EventsRequest, EventsResponse
 from nbo_engine.api.state import State
 from nbo_engine.store.events import EventIn, record_events
+from nbo_engine.timeutil import naive_utc as _naive_utc
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["events"])
-
-
-def _naive_utc(t: dt.datetime) -> dt.datetime:
-    """The store keeps event times as naive UTC, like decision times."""
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 @router.post(
