@@ -98,7 +98,11 @@ class CompiledPolicy:
                 f"offers and {ctx.n_features} context features"
             )
         rules = tuple(spec.rule(o.id) for o in spec.offers)
-        columns = tuple(sorted({c for r in rules for c in r.columns}))
+        columns = tuple(
+            sorted(
+                {c for r in rules for c in r.columns} | set(spec.segment_rule_columns)
+            )
+        )
         wanted = set(columns) | set(spec.template_fields) | set(spec.bandit.features)
         segments: list[str | None] = [*spec.segments, None]
         levers = spec.levers(np.array([s or "" for s in segments], dtype=str))

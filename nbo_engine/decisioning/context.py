@@ -133,16 +133,20 @@ def rule_profile(
 
     ``row`` is the stored profile; ``columns`` the fields the policy's rules
     read (absent ones become missing, i.e. ``None``); ``request`` the checked
-    request context, which overrides.
+    request context, which overrides. ``segment`` is the policy's
+    ``segment_rules`` verdict on that profile, else :func:`resolve_segment`
+    (a request may set it outright).
     """
     out = dict(row)
     for name, col in ALIASES.items():
         out[name] = row.get(col)
-    out["segment"] = resolve_segment(row, spec.segments)
     for c in columns:
         out.setdefault(c, None)
     if request:
-        out.update(request)
+        out.update({k: v for k, v in request.items() if k != "segment"})
+    out["segment"] = spec.rule_segment(out) or resolve_segment(row, spec.segments)
+    if request and "segment" in request:
+        out["segment"] = request["segment"]
     return out
 
 

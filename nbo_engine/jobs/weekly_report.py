@@ -67,7 +67,7 @@ from nbo_engine.reports import (
 from nbo_engine.reports.operations import forecasts as forecast_section
 from nbo_engine.reports.units import TREATED
 from nbo_engine.retune.attribution import check_outcomes
-from nbo_engine.store import Engine
+from nbo_engine.store import Engine, read
 from nbo_engine.store import decisions as decision_store
 from nbo_engine.store import experiments as experiment_store
 from nbo_engine.store import proposals as proposal_store
@@ -105,6 +105,7 @@ class _Policies:
     product_value: Mapping[str, float]
     retention: tuple[str, ...]
     currency: str
+    live: PolicySpec | None = None
 
 
 def _policies(engine: Engine, version_ids: list[int]) -> _Policies:
@@ -136,7 +137,36 @@ def _policies(engine: Engine, version_ids: list[int]) -> _Policies:
         product_value={p: float(np.mean(m)) for p, m in margins.items()},
         retention=tuple(retention),
         currency=main.offers[0].value.currency if main else "GBP",
+        live=main,
     )
+
+
+def _rule_segments(
+    engine: Engine,
+    snapshot_id: int,
+    latest: pd.DataFrame,
+    spec: PolicySpec | None,
+    now: dt.datetime,
+) -> pd.DataFrame:
+    """``latest`` with ``segment`` named by the live policy's segment rules
+    where one holds (read on the customers' decision profiles, as the
+    decisioning reads them), else as resolved from the score columns."""
+    if spec is None or not spec.segment_rules or latest.empty:
+        return latest
+    with read(engine) as conn:
+        profiles = decision_store.read_profiles(
+            conn,
+            snapshot_id,
+            latest["customer_id"].astype(str).tolist(),
+            now,
+            spec.segment_rule_columns,
+        )
+    frame = pd.DataFrame(profiles).reindex(
+        columns=["customer_id", *spec.segment_rule_columns]
+    )
+    named = pd.Series(spec.rule_segments(frame), index=frame["customer_id"].astype(str))
+    by_rule = latest["customer_id"].astype(str).map(named)
+    return latest.assign(segment=by_rule.where(by_rule.notna(), latest["segment"]))
 
 
 def _resolve(frame: pd.DataFrame, segments: tuple[str, ...]) -> np.ndarray:
@@ -379,6 +409,9 @@ def gather_weekly_evidence(
         latest = score_store.snapshot_scores(engine, int(snap["id"].iloc[-1]), cols)
         latest = latest.reset_index()
         latest["segment"] = _resolve(latest, policies.segments)
+        latest = _rule_segments(
+            engine, int(snap["id"].iloc[-1]), latest, policies.live, t1
+        )
 
     measured = measured.assign(segment=_segments(measured, policies, latest))
     units = units_from_decisions(

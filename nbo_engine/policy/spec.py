@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -308,6 +308,11 @@ class PolicySpec(_Frozen):
     name: Identifier
     description: str = ""
     segments: tuple[Identifier, ...] = ()
+    #: Optional: a rule per declared segment over profile fields. A customer's
+    #: ``segment`` is the first segment, in the order the rules are written,
+    #: whose rule holds; when none does (or none is given), the score columns
+    #: decide (:func:`nbo_engine.decisioning.context.resolve_segment`).
+    segment_rules: dict[Identifier, str] = Field(default_factory=dict)
     profile_fields: dict[str, ProfileField] = Field(default_factory=dict)
     template_fields: tuple[str, ...] = ("first_name", "last_name", "city")
     offers: tuple[Offer, ...] = Field(min_length=1)
@@ -316,6 +321,7 @@ class PolicySpec(_Frozen):
     bandit: BanditSpec
 
     _rules: dict[str, Rule] = PrivateAttr(default_factory=dict)
+    _segment_rules: tuple[tuple[str, Rule], ...] = PrivateAttr(default=())
 
     @property
     def rule_schema(self) -> RuleSchema:
@@ -344,7 +350,38 @@ class PolicySpec(_Frozen):
         schema = self.rule_schema
         for offer in self.offers:
             self._rules[offer.id] = compile_rule(offer.eligibility, schema)
+        self._segment_rules = tuple(
+            (seg, compile_rule(rule, schema))
+            for seg, rule in self.segment_rules.items()
+        )
         return self
+
+    # ------------------------------------------------------------ segments
+    @property
+    def segment_rule_columns(self) -> tuple[str, ...]:
+        """Profile columns the segment rules read."""
+        return tuple(sorted({c for _, r in self._segment_rules for c in r.columns}))
+
+    def rule_segment(self, profile: Mapping[str, Any]) -> str | None:
+        """The first segment (in the rules' order) whose rule holds for
+        ``profile``, or ``None`` (no rule holds, or none is written). Fields
+        the rules read and ``profile`` lacks are missing (``None``)."""
+        if not self._segment_rules:
+            return None
+        full = dict(profile)
+        for c in self.segment_rule_columns:
+            full.setdefault(c, None)
+        for seg, rule in self._segment_rules:
+            if rule.holds(full):
+                return seg
+        return None
+
+    def rule_segments(self, profiles: pd.DataFrame) -> NDArray[np.object_]:
+        """:meth:`rule_segment` of every row, vectorised, shape (n,)."""
+        out = np.full(len(profiles), None, dtype=object)
+        for seg, rule in reversed(self._segment_rules):  # the first rule wins
+            out[rule.mask(profiles)] = seg
+        return out
 
     # ------------------------------------------------------------ queries
     @property
@@ -456,6 +493,29 @@ def cross_problems(data: dict[str, Any]) -> list[tuple[Loc, str, Any]]:
                     ("template_fields", j),
                     f"expected a declared text or number profile field, got {name!r}",
                     name,
+                )
+            )
+    for seg, rule in _dict(data.get("segment_rules")).items():
+        loc: Loc = ("segment_rules", str(seg))
+        if seg not in segments:
+            out.append(
+                (loc, f"unknown segment {seg!r}; expected one of {known_segments}", seg)
+            )
+        if not isinstance(rule, str):
+            continue
+        try:
+            compiled = compile_rule(rule, schema)
+        except RuleError as exc:
+            for line, col, msg in exc.issues:
+                out.append((loc, f"rule line {line}, column {col}: {msg}", rule))
+            continue
+        if "segment" in compiled.columns:
+            out.append(
+                (
+                    loc,
+                    "a segment rule cannot read the segment it defines "
+                    "(segment, in_segment)",
+                    rule,
                 )
             )
     seen: dict[str, int] = {}

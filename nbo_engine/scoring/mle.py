@@ -14,7 +14,14 @@ row's log-parameters, for ``logp`` of shape ``(K,)`` (one population) or
   is partial pooling of the per-segment log-parameters toward the population
   (the maximum a posteriori of a normal random-effects model with that variance);
 * L-BFGS-B from one or more starts, then Newton polishing with the Hessian from
-  central differences of the analytic gradient;
+  forward differences of the analytic gradient;
+* for large inputs without covariates, a two-stage fit (``_two_stage``): stage 1
+  fits a deterministic, weighted sample of the compressed rows (a systematic
+  sample of customers, ``subsample_rows``) and takes its Hessian; stage 2 starts
+  from there on all rows, with Newton steps that borrow the sample's Hessian
+  while far from the optimum and take the full data's once close, so the result
+  is the full-data maximum to the same tolerance in a handful of full-data
+  evaluations;
 * standard errors from the inverse observed information (that Hessian);
 * bootstrap refits with multinomial weights over the compressed rows.
 """
@@ -54,9 +61,18 @@ BOUND = 15.0
 #: Maximum absolute gradient of the mean log-likelihood for a fit to count as
 #: converged (free parameters only).
 GTOL = 1e-5
-#: Above twice this many compressed rows, the fit starts from a fit on a
-#: systematic sample of this many.
+#: Above twice this many compressed rows, a fit without covariates has two
+#: stages: a fit on a sample of about this many rows, then Newton steps on all
+#: rows (``_two_stage``). At a million customers (522,000 daily-grain rows) a
+#: sample evaluation costs 1/25th of a full one, and the sample's optimum lands
+#: within about ten standard errors of the full one (0.005 to 0.07 on the log
+#: scale measured), close enough for the sample's Hessian to steer.
 SUBSAMPLE_ROWS = 20_000
+#: Stage 2 borrows the sample's Hessian (one full evaluation per step) until
+#: its Newton step is shorter than this on the log scale; the full data's
+#: Hessian is then taken so close to the optimum that it also serves for the
+#: standard errors (``_fit_mle`` re-takes it beyond 1e-3).
+CHORD_TOL = 3e-4
 
 
 @dataclass(frozen=True)
@@ -324,6 +340,98 @@ def _newton_polish(
     return theta, hess, hess_at
 
 
+def systematic_sample(
+    weight: FloatArray, rows: int
+) -> tuple[NDArray[np.bool_], FloatArray]:
+    """A deterministic sample of about ``rows`` compressed rows, reweighted.
+
+    A systematic sample of the customers behind the rows: with ``c = sum(weight)
+    / rows`` customers per draw, row ``i`` is kept when one of the points ``c (j
+    - 1/2)``, ``j = 1, 2, ...``, falls within its stretch of the cumulative
+    weight, i.e. with probability ``weight_i / c`` over the start, and then
+    stands for ``c`` customers; a row of at least ``c`` customers is always kept
+    with its own weight. The weighted log-likelihood of the sample (and its
+    gradient) is thus an unbiased (Horvitz-Thompson) estimate of the full one,
+    with the variance of a sample of ``sum(weight) / c`` customers. A sample of
+    every ``k``-th row instead (weights times ``k``) lets the few heavy rows (a
+    pattern shared by hundreds of customers) dominate its variance.
+
+    Parameters
+    ----------
+    weight : ndarray (n,)
+        Customers per compressed row (> 0).
+    rows : int
+        Target sample size (rows).
+
+    Returns
+    -------
+    keep : ndarray of bool (n,)
+        The sampled rows (at most about ``rows``).
+    weight : ndarray (keep.sum(),)
+        Their weights; they sum to ``sum(weight)`` within ``c`` per run of
+        light rows between heavy ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> keep, w = systematic_sample(np.array([1.0, 1, 1, 1, 10, 1, 1, 1, 1, 2]), 5)
+    >>> np.flatnonzero(keep).tolist(), w.tolist()  # 4 customers per draw
+    ([1, 4, 8], [4.0, 10.0, 4.0])
+    """
+    c = max(float(weight.sum()) / max(rows, 1), 1.0)
+    # number of points c (j - 1/2) below each row's cumulative weight
+    points = np.floor(np.cumsum(weight) / c + 0.5)
+    heavy = weight >= c
+    keep = (np.diff(points, prepend=0.0) > 0) | heavy
+    return keep, np.where(heavy, weight, c)[keep]
+
+
+def _two_stage(
+    obj: _Objective,
+    sample: _Objective,
+    start: FloatArray,
+    bounds: list[tuple[float, float]],
+    maxiter: int,
+) -> tuple[FloatArray, FloatArray | None, FloatArray, int]:
+    """Stage 1 on the sample, stage 2 on all rows (``obj``) from its optimum.
+
+    Stage 1: L-BFGS-B on the sample's objective from ``start``, then the
+    sample's Hessian there (both normalised per customer, so they estimate the
+    full objective's). Stage 2: chord-Newton steps on all rows with the
+    sample's Hessian (one full evaluation each; the sample's Hessian is within
+    a few percent of the full one, so each step cuts the distance to the
+    optimum twentyfold or more) until the step is shorter than ``CHORD_TOL``, then
+    ``_newton_polish``: the full Hessian (one full evaluation per parameter)
+    and Newton steps to a gradient of 1e-8. A chord step that does not both
+    lower the objective and halve the gradient hands over to
+    ``_newton_polish`` at once (which damps and line-searches).
+
+    Returns the polished point, the last full Hessian and where it was taken
+    (as ``_newton_polish``) and the sample's L-BFGS-B iterations.
+    """
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    warm, _, iterations, _ = _lbfgs(sample, start, bounds, maxiter)
+    free = _free(warm, sample(warm)[1], bounds)
+    h: FloatArray | None = None
+    if free.all():
+        h = _damped(sample.hessian(warm, free))
+    theta = warm
+    if h is not None:
+        f, g = obj(theta)
+        for _ in range(6):
+            step = -np.linalg.solve(h, g)
+            if not np.all(np.isfinite(step)) or np.max(np.abs(step)) < CHORD_TOL:
+                break
+            cand = np.clip(theta + step, lo, hi)
+            fc, gc = obj(cand)
+            if not (fc < f and np.max(np.abs(gc)) < 0.5 * np.max(np.abs(g))):
+                break
+            theta, f, g = cand, fc, gc
+    polished, hess, hess_at = _newton_polish(obj, theta, bounds, steps=12)
+    return polished, hess, hess_at, iterations
+
+
 def fit_mle(
     loglik: RowLogLik,
     data: Any,
@@ -334,6 +442,7 @@ def fit_mle(
     maxiter: int = 2000,
     hessian: bool = True,
     loglik_sum: SumLogLik | None = None,
+    subsample_rows: int = SUBSAMPLE_ROWS,
 ) -> MLEFit:
     """Maximise ``sum_i weight_i * ll_i`` (minus the ridge penalty).
 
@@ -359,16 +468,33 @@ def fit_mle(
         skip it.
     loglik_sum : callable, optional
         Faster total log-likelihood and gradient for fits without covariates.
+    subsample_rows : int
+        Without covariates and above twice this many rows (and ``data`` has a
+        ``subset(keep)`` method), fit in two stages: on a
+        ``systematic_sample`` of about this many rows, then on all rows from
+        its optimum (``_two_stage``); the result is the full-data optimum to
+        the same tolerance. ``0`` always fits all rows from ``starts``.
 
     Returns
     -------
     MLEFit
+        ``evaluations`` counts full-data evaluations only (the sample's are
+        cheap); ``iterations`` includes the sample's L-BFGS-B iterations.
     """
     # The sums over rows are BLAS dot products; with threads on a busy
     # machine they were measured 10x slower than single-threaded.
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit_mle(
-            loglik, data, weight, param_names, starts, cov, maxiter, hessian, loglik_sum
+            loglik,
+            data,
+            weight,
+            param_names,
+            starts,
+            cov,
+            maxiter,
+            hessian,
+            loglik_sum,
+            subsample_rows,
         )
 
 
@@ -382,6 +508,7 @@ def _fit_mle(
     maxiter: int = 2000,
     hessian: bool = True,
     loglik_sum: SumLogLik | None = None,
+    subsample_rows: int = SUBSAMPLE_ROWS,
 ) -> MLEFit:
     k = len(param_names)
     names = [f"log_{n}" for n in param_names]
@@ -396,27 +523,22 @@ def _fit_mle(
     hess_at = np.zeros(n_par)
     message = ""
     n_rows = int(weight.size)
-    if cov is None and n_rows > 2 * SUBSAMPLE_ROWS and hasattr(data, "subset"):
-        # Warm start from a systematic sample of the rows (weights scaled up:
-        # an unbiased estimate of the log-likelihood); from there Newton steps
-        # on all rows converge in a few evaluations.
-        step = n_rows // SUBSAMPLE_ROWS
-        keep = np.arange(n_rows) % step == 0
-        sub = _Objective(
-            loglik,
-            data.subset(keep),
-            weight[keep] * step,
-            param_names,
-            None,
-            loglik_sum,
+    if (
+        cov is None
+        and subsample_rows > 0
+        and n_rows > 2 * subsample_rows
+        and hasattr(data, "subset")
+    ):
+        keep, sample_weight = systematic_sample(weight, subsample_rows)
+        sample = _Objective(
+            loglik, data.subset(keep), sample_weight, param_names, None, loglik_sum
         )
         x0 = np.clip(starts[0], -BOUND + 1, BOUND - 1)
-        warm, _, it, _ = _lbfgs(sub, x0, [(-BOUND, BOUND)] * k, maxiter)
+        cand, hess, hess_at, it = _two_stage(obj, sample, x0, bounds, maxiter)
         iterations += it
-        cand, hess, hess_at = _newton_polish(obj, warm, bounds, steps=12)
         g = obj(cand)[1]
         if _free(cand, g, bounds).all() and np.max(np.abs(g)) < 0.01 * GTOL:
-            theta, message = cand, "Newton from a subsample fit"
+            theta, message = cand, "two-stage: sample fit, then Newton on all rows"
     if theta is None:
         hess = None
         best: tuple[FloatArray, float, int, str] | None = None

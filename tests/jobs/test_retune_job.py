@@ -80,6 +80,7 @@ def _policy_text() -> str:
             },
         )
     )
+    data.pop("segment_rules", None)  # segments from the score columns: tiers
     data["segments"] = [*data["segments"], *TIERS]
     data["arbitration"]["min_priority"] = 0.0
     return yaml.safe_dump(data, sort_keys=False)
@@ -507,6 +508,9 @@ def test_a_suppression_by_eligibility_clause_holds_in_decisioning(
         name="retune_clause_test",
         bandit={"type": "epsilon_greedy", "params": {"epsilon": 1.0}},
     )
+    data = yaml.safe_load(text)
+    data.pop("segment_rules")  # everyone's segment: the fallback cluster
+    text = yaml.safe_dump(data, sort_keys=False)
     base = parse_policy(text)
     spec = apply_changes(
         base,

@@ -58,7 +58,8 @@ from nbo_engine.store import reports as rstore
 from nbo_engine.store.apikeys import create_key
 from nbo_engine.store.events import EventIn, record_events
 from nbo_engine.store.tables import metadata
-from tests.scored_bank import Customers, catalog_with, serving
+from nbo_engine.policy import load_policy
+from tests.scored_bank import CATALOG, Customers, catalog_with, serving
 
 WEEK = dt.date(2026, 11, 16)
 WEEK_END = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
@@ -315,8 +316,13 @@ def test_sections_come_from_the_store(
     assert ev.week == WEEK
     assert ev.policy_name is not None
     assert isinstance(ev.uplift, UpliftTable)
-    assert set(ev.uplift.frame["segment"]) == {"mainstream"}  # the bank's one cluster
-    assert (ev.uplift.frame["n_control"] == len(week.holdout)).all()
+    # the catalogue's segment rules name every customer's segment
+    segs = set(ev.uplift.frame["segment"])
+    assert segs and segs <= set(load_policy(CATALOG).segments), segs
+    # every offer's cells in a segment compare with that segment's holdout
+    per_segment = ev.uplift.frame.groupby("segment")["n_control"].agg(["min", "max"])
+    assert (per_segment["min"] == per_segment["max"]).all()
+    assert per_segment["max"].sum() == len(week.holdout)
     assert isinstance(ev.bandit, BanditLearning)
     row = ev.bandit.weekly.set_index("week").loc[WEEK]
     assert (row["offered"], row["accepted"]) == (week.offered, week.accepted)

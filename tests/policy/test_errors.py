@@ -322,8 +322,33 @@ def test_every_problem_is_listed_in_line_order() -> None:
         "policy.yaml:4 offers[0].colour: unknown field; expected one of id, product, name, channels, value, message, start, end, eligibility, lever, segment_levers, contact",
         "policy.yaml:8 offers[0].value.cost: expected number >= 0.0, got -1",
         "policy.yaml:10 offers[0].eligibility: rule line 1, column 1: unknown field 'agee' (did you mean 'age'?)",
-        "policy.yaml:12 offers_extra: unknown field; expected one of version, name, description, segments, profile_fields, template_fields, offers, contact, arbitration, bandit",
+        "policy.yaml:12 offers_extra: unknown field; expected one of version, name, description, segments, segment_rules, profile_fields, template_fields, offers, contact, arbitration, bandit",
     ]
+
+
+def test_segment_rules_are_checked() -> None:
+    text = MINIMAL.replace(
+        "bandit:",
+        "segments: [young, old]\n"
+        "segment_rules:\n"
+        "  young: agee < 30\n"
+        "  old: in_segment(\"young\")\n"
+        "  mid: age > 40\n"
+        "bandit:",
+    )
+    problems = _problems(text)
+    assert any(
+        "segment_rules.young: rule line 1, column 1: unknown field 'agee'" in p
+        for p in problems
+    ), problems
+    assert any(
+        "segment_rules.old: a segment rule cannot read the segment it defines" in p
+        for p in problems
+    ), problems
+    assert any(
+        "segment_rules.mid: unknown segment 'mid'; expected one of young, old" in p
+        for p in problems
+    ), problems
 
 
 def test_duplicate_offer_ids() -> None:

@@ -158,3 +158,19 @@ def test_a_category_bandit_feature_is_one_hot_in_the_context(spec: PolicySpec) -
     # unknown or missing: all zeros, never an error at decision time
     assert not cs.vector({"life_stage": "astronaut"}, "web")[-len(LIFE_STAGES) :].any()
     assert not cs.vector({}, "web")[-len(LIFE_STAGES) :].any()
+
+
+def test_segment_rules_name_segments_first_match_wins(spec: PolicySpec) -> None:
+    base = {"age": 40, "income_level": 1, "bureau_credit_score": 600}
+    assert spec.rule_segment(base) == "stretched_borrowers"
+    assert spec.rule_segment({**base, "bureau_credit_score": None}) == "digital_spenders"
+    assert spec.rule_segment({**base, "income_level": 4}) == "affluent_savers"
+    assert spec.rule_segment({"age": 70, "income_level": 2}) == "traditional_branch"
+    frame = pd.DataFrame(
+        [base, {**base, "income_level": 4}, {"age": 70, "income_level": 2}],
+    ).reindex(columns=list(spec.segment_rule_columns))
+    assert spec.rule_segments(frame).tolist() == [
+        "stretched_borrowers",
+        "affluent_savers",
+        "traditional_branch",
+    ]

@@ -87,6 +87,7 @@ def test_without_declared_segments_the_clause_reads_the_segment(
 ) -> None:
     data = catalog.model_dump(mode="python")
     data["segments"] = ()
+    data["segment_rules"] = {}
     data["arbitration"]["segment_levers"] = {}
     for o in data["offers"]:
         o["segment_levers"] = {}

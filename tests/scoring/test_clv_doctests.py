@@ -15,6 +15,7 @@ MODULES = [
     "nbo_engine.scoring.compress",
     "nbo_engine.scoring.gamma_gamma",
     "nbo_engine.scoring.hypergeometric",
+    "nbo_engine.scoring.mle",
     "nbo_engine.scoring.pareto_nbd",
     "nbo_engine.scoring.rfm",
 ]
