@@ -42,7 +42,7 @@ from nbo_engine.jobs.weekly_report import (
     monday_of,
     write_weekly_report,
 )
-from nbo_engine.policy import parse_policy
+from nbo_engine.policy import load_policy, parse_policy
 from nbo_engine.reports import (
     BanditLearning,
     Experiments,
@@ -58,7 +58,6 @@ from nbo_engine.store import reports as rstore
 from nbo_engine.store.apikeys import create_key
 from nbo_engine.store.events import EventIn, record_events
 from nbo_engine.store.tables import metadata
-from nbo_engine.policy import load_policy
 from tests.scored_bank import CATALOG, Customers, catalog_with, serving
 
 WEEK = dt.date(2026, 11, 16)
@@ -318,7 +317,8 @@ def test_sections_come_from_the_store(
     assert isinstance(ev.uplift, UpliftTable)
     # the catalogue's segment rules name every customer's segment
     segs = set(ev.uplift.frame["segment"])
-    assert segs and segs <= set(load_policy(CATALOG).segments), segs
+    assert segs
+    assert segs <= set(load_policy(CATALOG).segments), segs
     # every offer's cells in a segment compare with that segment's holdout
     per_segment = ev.uplift.frame.groupby("segment")["n_control"].agg(["min", "max"])
     assert (per_segment["min"] == per_segment["max"]).all()

@@ -332,7 +332,7 @@ def test_segment_rules_are_checked() -> None:
         "segments: [young, old]\n"
         "segment_rules:\n"
         "  young: agee < 30\n"
-        "  old: in_segment(\"young\")\n"
+        '  old: in_segment("young")\n'
         "  mid: age > 40\n"
         "bandit:",
     )

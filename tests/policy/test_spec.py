@@ -163,7 +163,9 @@ def test_a_category_bandit_feature_is_one_hot_in_the_context(spec: PolicySpec) -
 def test_segment_rules_name_segments_first_match_wins(spec: PolicySpec) -> None:
     base = {"age": 40, "income_level": 1, "bureau_credit_score": 600}
     assert spec.rule_segment(base) == "stretched_borrowers"
-    assert spec.rule_segment({**base, "bureau_credit_score": None}) == "digital_spenders"
+    assert (
+        spec.rule_segment({**base, "bureau_credit_score": None}) == "digital_spenders"
+    )
     assert spec.rule_segment({**base, "income_level": 4}) == "affluent_savers"
     assert spec.rule_segment({"age": 70, "income_level": 2}) == "traditional_branch"
     frame = pd.DataFrame(
