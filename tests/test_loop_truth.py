@@ -87,7 +87,7 @@ def test_a_harmful_offer_is_suppressed_by_the_loops_own_retune(
     start_experiment(bank_engine, holdout.name, actor="test")
     try:
         config = LoopConfig(
-            weeks=10, requests_per_week=1000, seed=21, start=dt.date(2027, 6, 7)
+            weeks=12, requests_per_week=1000, seed=21, start=dt.date(2027, 6, 7)
         )
         between = jobs_between_weeks(
             7.0,
