@@ -322,6 +322,7 @@ class PolicySpec(_Frozen):
 
     _rules: dict[str, Rule] = PrivateAttr(default_factory=dict)
     _segment_rules: tuple[tuple[str, Rule], ...] = PrivateAttr(default=())
+    _segment_columns: tuple[str, ...] = PrivateAttr(default=())
 
     @property
     def rule_schema(self) -> RuleSchema:
@@ -354,13 +355,16 @@ class PolicySpec(_Frozen):
             (seg, compile_rule(rule, schema))
             for seg, rule in self.segment_rules.items()
         )
+        self._segment_columns = tuple(
+            sorted({c for _, r in self._segment_rules for c in r.columns})
+        )
         return self
 
     # ------------------------------------------------------------ segments
     @property
     def segment_rule_columns(self) -> tuple[str, ...]:
         """Profile columns the segment rules read."""
-        return tuple(sorted({c for _, r in self._segment_rules for c in r.columns}))
+        return self._segment_columns
 
     def rule_segment(self, profile: Mapping[str, Any]) -> str | None:
         """The first segment (in the rules' order) whose rule holds for
@@ -368,9 +372,10 @@ class PolicySpec(_Frozen):
         the rules read and ``profile`` lacks are missing (``None``)."""
         if not self._segment_rules:
             return None
-        full = dict(profile)
-        for c in self.segment_rule_columns:
-            full.setdefault(c, None)
+        full = profile
+        missing = [c for c in self.segment_rule_columns if c not in profile]
+        if missing:  # decisioning's profiles hold them all: no copy there
+            full = {**profile, **dict.fromkeys(missing)}
         for seg, rule in self._segment_rules:
             if rule.holds(full):
                 return seg
