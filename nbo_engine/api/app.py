@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nbo_engine import __version__
 from nbo_engine.api.auth import PUBLIC, KeyCache, access_of, authorize, check_declared
+from nbo_engine.api.batching import DecisionBatcher
 from nbo_engine.api.deciding import DeciderHolder
 from nbo_engine.api.logs import log
 from nbo_engine.api.middleware import RequestMiddleware
@@ -86,6 +87,7 @@ def create_app(
     key_cache_seconds: float = 5.0,
     refresh_seconds: float = 1.0,
     clock: Callable[[], dt.datetime] | None = None,
+    max_batch: int = 64,
 ) -> FastAPI:
     """Build the offer API.
 
@@ -103,13 +105,18 @@ def create_app(
         Returns the (aware) time decisions and received events are stamped
         with; default the wall clock. The simulated closed loop passes its
         simulated clock.
+    max_batch
+        Most offer requests decided (and logged) in one transaction by the
+        micro-batcher (``nbo_engine.api.batching``).
     """
     store = engine if engine is not None else make_engine()
+    deciders = DeciderHolder(store)
     state = ApiState(
         engine=store,
         keys=KeyCache(store, key_cache_seconds),
         limiter=RateLimiter(),
-        deciders=DeciderHolder(store),
+        deciders=deciders,
+        batcher=DecisionBatcher(deciders, lambda: state.clock(), max_batch=max_batch),
         head_revision=migrate.head_revision(),
         refresh_seconds=refresh_seconds,
     )
@@ -125,6 +132,7 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await state.batcher.close()
 
     app = FastAPI(
         title="nbo-engine offer API",

@@ -34,6 +34,7 @@ __all__ = [
     "CHANNELS",
     "CONTENT_TYPE",
     "DECISIONS",
+    "DECISION_BATCH",
     "DECISION_LATENCY",
     "ERRORS",
     "EVENTS",
@@ -94,6 +95,12 @@ DECISION_LATENCY = Histogram(
     "Time spent deciding (profile, rules, bandit, logging) per decision, by channel.",
     ["channel"],
     buckets=_LATENCY_BUCKETS,
+)
+DECISION_BATCH = Histogram(
+    "nbo_decision_batch_size",
+    "Requests decided together in one transaction by the offer API's "
+    "micro-batcher (1 when requests arrive one at a time).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 EVENTS = Counter(
     "nbo_events",

@@ -21,22 +21,20 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from nbo_engine.decisioning.compiled import CompiledPolicy
 from nbo_engine.decisioning.decide import (
     Decider,
+    DecisionRequest,
+    DecisionResult,
     _check_inputs,
-    _history_days,
-    _Served,
 )
 from nbo_engine.errors import DecisionInputError, UnknownCustomerError
-from nbo_engine.store import Engine, write
-from nbo_engine.store import decisions as store
+from nbo_engine.store import Engine
 from nbo_engine.store import scores as score_store
 
 __all__ = ["BATCH_COLUMNS", "BatchResult", "decide_batch"]
@@ -126,57 +124,27 @@ def decide_batch(
         )
     else:
         ids = list(dict.fromkeys(map(str, customer_ids)))
-    state, exps = d._loaded, d._exps
-    window = _history_days(state, exps)
-    fields = d.profile_fields
     parts: list[pd.DataFrame] = []
     blocked: dict[str, int] = {}
-    decided = with_offers = 0
+    decided = with_offers = not_scored = 0
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
-        with write(engine) as conn:
-            store.lock_customers(conn, part)
-            profiles = store.read_profiles(conn, snapshot_id, part, now, fields)
-            histories = store.read_contact_histories(conn, part, now, window)
-            decisions: list[Mapping[str, Any]] = []
-            offer_rows: list[Mapping[str, Any]] = []
-            chosen: list[dict[str, Any]] = []
-            for row in profiles:
-                cid = str(row["customer_id"])
-                served, rows = d._decide_rows(
-                    state,
-                    exps,
-                    row,
-                    histories.get(cid) or store.ContactHistory.empty(),
-                    customer_id=cid,
-                    channel=channel,
-                    n=n,
-                    now=now,
-                    request={},
-                    request_id=None,
-                    decision_id=d._new_id(f"{cid}|{channel}|{now.isoformat()}"),
-                    shadow_id=(
-                        d._new_id(f"{cid}|{channel}|{now.isoformat()}")
-                        if state.shadow is not None
-                        else None
-                    ),
-                    t0=None,
-                )
-                decisions += rows.decisions
-                offer_rows += rows.offers
-                out = served.outcome
-                if out.blocked is not None:
-                    blocked[out.blocked] = blocked.get(out.blocked, 0) + 1
-                mine = [
-                    r
-                    for r in rows.offers
-                    if r["decision_id"] == rows.decisions[0]["decision_id"]
-                ]
-                if mine:
-                    with_offers += 1
-                    chosen += _chosen(mine, served.policy, cid, channel, served)
-            store.insert_decisions(conn, store.DecisionRows(decisions, offer_rows))
-        decided += len(profiles)
+        answers = d.decide_many(
+            [DecisionRequest(cid, channel, n) for cid in part], now=now
+        )
+        chosen: list[dict[str, Any]] = []
+        for answer in answers:
+            if isinstance(answer, UnknownCustomerError):
+                not_scored += 1
+                continue
+            if isinstance(answer, Exception):
+                raise answer
+            decided += 1
+            if answer.blocked is not None:
+                blocked[answer.blocked] = blocked.get(answer.blocked, 0) + 1
+            if answer.offers:
+                with_offers += 1
+                chosen += _chosen(answer)
         if chosen:
             parts.append(pd.DataFrame(chosen, columns=list(BATCH_COLUMNS)))
         if progress is not None:
@@ -191,34 +159,27 @@ def decide_batch(
         decisions=decided,
         customers_with_offers=with_offers,
         blocked=blocked,
-        not_scored=len(ids) - decided,
+        not_scored=not_scored,
         seconds=time.perf_counter() - t0,
     )
 
 
-def _chosen(
-    rows: list[Mapping[str, Any]],
-    policy: CompiledPolicy,
-    customer_id: str,
-    channel: str,
-    served: _Served,
-) -> list[dict[str, Any]]:
-    products = {o.id: o.product for o in policy.spec.offers}
+def _chosen(answer: DecisionResult) -> list[dict[str, Any]]:
     return [
         {
-            "decision_id": r["decision_id"],
-            "customer_id": customer_id,
-            "channel": channel,
-            "rank": r["rank"],
-            "offer_id": r["offer_id"],
-            "product": products[r["offer_id"]],
-            "propensity": r["propensity"],
-            "p_accept": r["p_accept"],
-            "value": r["value"],
-            "priority": r["priority"],
-            "message": r["message"],
-            "experiment": served.experiment,
-            "variant": served.variant,
+            "decision_id": answer.decision_id,
+            "customer_id": answer.customer_id,
+            "channel": answer.channel,
+            "rank": o.rank,
+            "offer_id": o.offer_id,
+            "product": o.product,
+            "propensity": o.propensity,
+            "p_accept": o.p_accept,
+            "value": o.value,
+            "priority": o.priority,
+            "message": o.message,
+            "experiment": answer.experiment,
+            "variant": answer.variant,
         }
-        for r in rows
+        for o in answer.offers
     ]

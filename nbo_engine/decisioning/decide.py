@@ -1,16 +1,19 @@
-"""The decider: live and shadow policies in memory, one transaction per decision.
+"""The decider: live and shadow policies in memory, one transaction per batch.
 
 ``Decider.load(engine)`` reads the policy version in the ``live`` slot (and
 the ``shadow`` one, if set), the newest bandit state of each (creating an
 ``init`` state when a version has none), and the active score snapshot, and
 compiles them (:class:`~nbo_engine.decisioning.compiled.CompiledPolicy`).
-``decide`` then costs one write transaction: lock the customer, read their
-profile row and recent contact history, decide with the live policy (and the
-shadow policy on the same inputs), insert the decision rows, commit
-(:func:`nbo_engine.store.decisions.decide_in_transaction`). Writing inside the
-transaction that read the history, under the customer's lock, is what keeps
-contact caps exact across processes; a background writer would let two
-requests both see room under a cap. ``refresh()`` re-reads the slots, bandit
+``decide_many`` then costs one write transaction for any number of requests:
+lock the customers, read their profile rows and recent contact histories (a
+statement each), decide with the live policy (and the shadow policy on the
+same inputs), insert the decision rows, commit; ``decide`` is
+``decide_many`` of one request. Writing inside the transaction that read the
+history, under the customers' locks, is what keeps contact caps exact across
+processes; a background writer would let two requests both see room under a
+cap. Batching the requests that arrive together (the API's micro-batcher,
+``nbo_engine.api.batching``) keeps that exactness and pays one commit per
+batch. ``refresh()`` re-reads the slots, bandit
 states and snapshot (three small queries) and rebuilds only what changed.
 
 Experiments: the decider loads the running experiments and the global holdout
@@ -32,46 +35,46 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nbo_engine.bandit import BanditPolicy
-from nbo_engine.decisioning.compiled import CompiledPolicy, make_bandit
-from nbo_engine.decisioning.context import (
-    SEGMENT_SOURCES,
-    ContextSpec,
-    check_request_context,
-    rule_profile,
+from nbo_engine.decisioning.assignment import (
+    Assignment,
+    assign_customer,
+    assign_experiment,
+    in_audience,
 )
+from nbo_engine.decisioning.compiled import CompiledPolicy
+from nbo_engine.decisioning.context import check_request_context
 from nbo_engine.decisioning.core import Outcome, decide_core
-from nbo_engine.errors import (
-    DecisionInputError,
-    NboError,
-    NoActivePolicyError,
-    UnknownCustomerError,
+from nbo_engine.decisioning.loading import (
+    LoadedExperiments,
+    LoadedPolicies,
+    cache_of,
+    history_days,
+    load_compiled,
+    load_experiments,
+    load_policies,
 )
+from nbo_engine.errors import DecisionInputError, UnknownCustomerError
 from nbo_engine.experiments import ExperimentSpec, GlobalHoldout
-from nbo_engine.experiments.assignment import assign_one, in_global_holdout_one
 from nbo_engine.ingest.schemas import CONTACT_CHANNELS
-from nbo_engine.policy import Rule, compile_rule, parse_policy
-from nbo_engine.policy.fields import default_rule_schema
-from nbo_engine.store import Engine
+from nbo_engine.store import Engine, write
 from nbo_engine.store import decisions as store
 from nbo_engine.store import experiments as experiment_store
-from nbo_engine.store.policies import load_version
 from nbo_engine.timeutil import naive_utc
 
 __all__ = [
     "Assignment",
     "Decider",
+    "DecisionRequest",
     "DecisionResult",
     "OfferChoice",
     "assign_experiment",
@@ -116,210 +119,15 @@ class DecisionResult:
     offers: tuple[OfferChoice, ...]
     shadow_decision_id: str | None
     latency_ms: float
+    #: Why no offer was served, when none was (``experiment_holdout``,
+    #: ``no_consent``, a contact cap...): never sent to the channel.
+    blocked: str | None = None
 
 
 def decision_rng(decision_id: str) -> np.random.Generator:
     """The decision's own generator, seeded from its id (replays draw the
     same numbers)."""
     return np.random.default_rng(int(decision_id, 16))
-
-
-def load_compiled(
-    engine: Engine, version_id: int, bandit_state_id: int | None = None
-) -> CompiledPolicy:
-    """Compile a stored policy version with a bandit state: the given one, or
-    the newest (an initial state is stored when the version has none)."""
-    info = load_version(engine, version_id)
-    spec = parse_policy(info.spec, filename=f"policy_version_{version_id}.yaml")
-    n_features = ContextSpec.of(spec).n_features
-
-    def initial() -> tuple[str, bytes]:
-        b = make_bandit(spec, n_features, seed=version_id)
-        return b.kind, b.to_bytes()
-
-    if bandit_state_id is None:
-        row = store.ensure_bandit_state(engine, version_id, initial)
-    else:
-        got = store.load_bandit_state(engine, bandit_state_id)
-        if got is None:
-            raise NoActivePolicyError(
-                f"bandit state {bandit_state_id} of policy version {version_id} "
-                "does not exist"
-            )
-        row = got
-    bandit = BanditPolicy.from_bytes(row.state)
-    return CompiledPolicy.build(version_id, spec, bandit, row.id)
-
-
-def assign_experiment(
-    customer_id: str,
-    today: dt.date,
-    experiments: Sequence[ExperimentSpec],
-    global_holdout: GlobalHoldout | None,
-    *,
-    eligible: Callable[[ExperimentSpec], bool] | None = None,
-) -> tuple[str | None, str | None, str | None]:
-    """``(experiment, variant, no_contact_reason)`` of a customer today.
-
-    The global holdout first (no offers at all: ``("global_holdout",
-    "holdout", "global_holdout")``); then the first experiment active today
-    (``start <= today < end``) that enrols the customer (layer slot, traffic)
-    and, when ``eligible`` is given, whose audience admits them
-    (``eligible(experiment)``, e.g. :func:`in_audience` on their profile); a
-    variant without a treatment is a no-contact holdout
-    (``"experiment_holdout"``). Otherwise ``(None, None, None)``: the default
-    policy decides. The caller serves a ``policy`` experiment's treatment.
-    """
-    if global_holdout is not None and in_global_holdout_one(
-        global_holdout, customer_id
-    ):
-        return "global_holdout", "holdout", "global_holdout"
-    for exp in experiments:
-        if not exp.is_active(today):
-            continue
-        name = assign_one(exp, customer_id)
-        if name is None or (eligible is not None and not eligible(exp)):
-            continue
-        variant = next(v for v in exp.variants if v.name == name)
-        reason = "experiment_holdout" if variant.treatment is None else None
-        return exp.name, name, reason
-    return None, None, None
-
-
-def in_audience(
-    experiment: ExperimentSpec, profile: Mapping[str, Any], rule: Rule | None = None
-) -> bool:
-    """Whether a customer's profile is in the experiment's audience.
-
-    ``audience.segments``: one of the profile's segment columns
-    (:data:`~nbo_engine.decisioning.context.SEGMENT_SOURCES`: cluster,
-    micro-segment, value tier, product affinity, life stage) holds one of them;
-    ``audience.rule``: ``rule`` (the compiled ``audience.rule``) holds on the
-    profile. Both given: both must hold. No audience: everyone.
-
-    >>> from nbo_engine.experiments import parse_experiment
-    >>> exp = parse_experiment({
-    ...     "name": "d", "kind": "offer", "start": "2026-01-01",
-    ...     "audience": {"segments": ["family"]},
-    ...     "variants": [{"name": "c", "weight": 0.5, "control": True},
-    ...                  {"name": "t", "weight": 0.5, "treatment": "x"}],
-    ...     "metrics": {"primary": "conversion"}})
-    >>> in_audience(exp, {"life_stage": "family"}), in_audience(exp, {"life_stage": "student"})
-    (True, False)
-    """
-    segments = experiment.audience.segments
-    if segments and not any(profile.get(c) in segments for c in SEGMENT_SOURCES):
-        return False
-    return rule is None or rule.holds(profile)
-
-
-@dataclass(frozen=True)
-class _Experiments:
-    """Experiments as a decider uses them: specs in assignment order, compiled
-    audience rules, the policy version of each (experiment, variant) of a
-    policy experiment, the profile fields they read, and the stamp they were
-    loaded at (``None``: given by the caller, never reloaded)."""
-
-    specs: tuple[ExperimentSpec, ...] = ()
-    holdout: GlobalHoldout | None = None
-    rules: Mapping[str, Rule] = field(default_factory=dict)
-    treatments: Mapping[tuple[str, str], CompiledPolicy] = field(default_factory=dict)
-    fields: frozenset[str] = frozenset()
-    stamp: tuple[int | None, tuple[tuple[int, int], ...]] | None = None
-    #: Experiments left out (they enrol nobody), each with the reason.
-    problems: tuple[str, ...] = ()
-
-    @property
-    def version_ids(self) -> tuple[int, ...]:
-        return tuple(sorted({c.version_id for c in self.treatments.values()}))
-
-
-def _load_experiments(
-    engine: Engine,
-    running: experiment_store.Running,
-    cache: Mapping[tuple[int, int | None], CompiledPolicy],
-    *,
-    from_store: bool,
-) -> _Experiments:
-    schema = default_rule_schema()
-    specs = running.experiments
-    keep: list[ExperimentSpec] = []
-    rules: dict[str, Rule] = {}
-    treatments: dict[tuple[str, str], CompiledPolicy] = {}
-    problems: list[str] = list(running.problems)
-    refs = [
-        v.treatment
-        for s in specs
-        if s.kind == "policy"
-        for v in s.variants
-        if v.treatment
-    ]
-    resolved = experiment_store.resolve_policy_refs(engine, refs) if refs else {}
-    for spec in specs:
-        try:
-            if spec.audience.rule is not None:
-                rules[spec.name] = compile_rule(spec.audience.rule, schema)
-            if spec.kind == "policy":
-                for v in spec.variants:
-                    ref = v.treatment or ""
-                    if ref not in resolved:
-                        raise NoActivePolicyError(
-                            f"variants {v.name!r}: no published policy version {ref!r}"
-                        )
-                    treatments[(spec.name, v.name)] = _compiled(
-                        engine, resolved[ref], cache
-                    )
-        except NboError as exc:  # leave it out: it enrols nobody
-            rules.pop(spec.name, None)
-            for key in [k for k in treatments if k[0] == spec.name]:
-                del treatments[key]
-            problems.append(f"experiment {spec.name!r} left out: {exc}")
-            continue
-        keep.append(spec)
-    fields = {c for r in rules.values() for c in r.columns} & set(store.DERIVED_FIELDS)
-    for c in treatments.values():
-        fields |= c.derived_fields
-    states = tuple(
-        sorted(
-            {
-                (c.version_id, c.bandit_state_id)
-                for c in treatments.values()
-                if c.bandit_state_id is not None
-            }
-        )
-    )
-    return _Experiments(
-        specs=tuple(keep),
-        holdout=running.global_holdout,
-        rules=rules,
-        treatments=treatments,
-        fields=frozenset(fields),
-        stamp=(running.stamp, states) if from_store else None,
-        problems=tuple(problems),
-    )
-
-
-def _compiled(
-    engine: Engine,
-    version_id: int,
-    cache: Mapping[tuple[int, int | None], CompiledPolicy],
-) -> CompiledPolicy:
-    newest = [c for (v, _), c in cache.items() if v == version_id]
-    current = store.latest_bandit_state(engine, version_id)
-    for c in newest:
-        if current is not None and c.bandit_state_id == current.id:
-            return c
-    return load_compiled(engine, version_id)
-
-
-@dataclass(frozen=True)
-class _Loaded:
-    stamp: store.Stamp
-    live: CompiledPolicy
-    shadow: CompiledPolicy | None
-    snapshot_id: int | None
-    fields: frozenset[str]
-    window_days: float
 
 
 def _check_inputs(
@@ -360,16 +168,16 @@ class Decider:
     def __init__(
         self,
         engine: Engine,
-        loaded: _Loaded,
+        loaded: LoadedPolicies,
         *,
         seed: int | None = None,
-        experiments: _Experiments | None = None,
+        experiments: LoadedExperiments | None = None,
         from_store: bool = False,
     ) -> None:
         self.engine = engine
         self._loaded = loaded
         self._ids = random.Random(seed) if seed is not None else None
-        self._exps = experiments if experiments is not None else _Experiments()
+        self._exps = experiments if experiments is not None else LoadedExperiments()
         self._from_store = from_store
         self._lock = threading.Lock()
         self._cache: dict[tuple[int, int | None], CompiledPolicy] = {}
@@ -400,7 +208,7 @@ class Decider:
         NoActivePolicyError
             If no policy version is in the ``live`` slot.
         """
-        loaded = _load(engine, store.read_stamp(engine), {})
+        loaded = load_policies(engine, store.read_stamp(engine), {})
         from_store = experiments is None and global_holdout is None
         if from_store:
             running = experiment_store.running_experiments(engine)
@@ -408,8 +216,8 @@ class Decider:
             running = experiment_store.Running(
                 tuple(experiments or ()), global_holdout, None
             )
-        exps = _load_experiments(
-            engine, running, _cache_of(loaded), from_store=from_store
+        exps = load_experiments(
+            engine, running, cache_of(loaded), from_store=from_store
         )
         decider = cls(
             engine, loaded, seed=seed, experiments=exps, from_store=from_store
@@ -417,8 +225,8 @@ class Decider:
         decider._remember(loaded, exps)
         return decider
 
-    def _remember(self, loaded: _Loaded, exps: _Experiments) -> None:
-        self._cache.update(_cache_of(loaded))
+    def _remember(self, loaded: LoadedPolicies, exps: LoadedExperiments) -> None:
+        self._cache.update(cache_of(loaded))
         for c in exps.treatments.values():
             self._cache[(c.version_id, c.bandit_state_id)] = c
 
@@ -432,16 +240,16 @@ class Decider:
         stamp = store.read_stamp(self.engine)
         loaded, exps = self._loaded, self._exps
         if stamp != loaded.stamp:
-            loaded = _load(self.engine, stamp, self._cache)
+            loaded = load_policies(self.engine, stamp, self._cache)
         if self._from_store:
             exp_stamp = experiment_store.read_experiment_stamp(
                 self.engine, exps.version_ids
             )
             if exp_stamp != exps.stamp:
-                exps = _load_experiments(
+                exps = load_experiments(
                     self.engine,
                     experiment_store.running_experiments(self.engine),
-                    {**self._cache, **_cache_of(loaded)},
+                    {**self._cache, **cache_of(loaded)},
                     from_store=True,
                 )
         if loaded is self._loaded and exps is self._exps:
@@ -490,7 +298,7 @@ class Decider:
         ``profile`` is their stored profile row (``read_profile`` with this
         decider's fields), which the audience rules read.
         """
-        return _assign(self._exps, self._loaded.live, customer_id, day, profile)
+        return assign_customer(self._exps, self._loaded.live, customer_id, day, profile)
 
     @property
     def profile_fields(self) -> frozenset[str]:
@@ -500,8 +308,8 @@ class Decider:
 
     def _decide_rows(
         self,
-        state: _Loaded,
-        exps: _Experiments,
+        state: LoadedPolicies,
+        exps: LoadedExperiments,
         row: dict[str, Any],
         history: store.ContactHistory,
         *,
@@ -525,7 +333,7 @@ class Decider:
             known = policy.spec.rule_schema.fields
             return {k: v for k, v in request.items() if k in known}
 
-        a = _assign(exps, live, customer_id, ts.date(), row)
+        a = assign_customer(exps, live, customer_id, ts.date(), row)
         experiment, variant, no_contact, policy = (
             a.experiment,
             a.variant,
@@ -623,115 +431,231 @@ class Decider:
         UnknownCustomerError
             The customer is not in the active score snapshot.
         """
-        t0 = time.perf_counter()
+        request = DecisionRequest(
+            customer_id, channel, n, request_id=request_id, context=context
+        )
+        answer = self.decide_many([request], now=now)[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def decide_many(
+        self, requests: Sequence[DecisionRequest], *, now: dt.datetime
+    ) -> list[DecisionResult | Exception]:
+        """Decide many requests at ``now``, logging them in one transaction.
+
+        Each request is decided exactly as :meth:`decide` decides it; the
+        answers come back in request order, each a :class:`DecisionResult`
+        or the exception that request alone raised (a bad input, a customer
+        not in the snapshot), which logs nothing for it. All requests share
+        one transaction: lock the customers (PostgreSQL advisory locks in key
+        order), read every profile and every contact history in a statement
+        each, decide, insert every log row, commit. A customer asked for
+        twice is decided again in a later transaction, after the first
+        decision is written (and stamped a microsecond later), so its contact
+        caps count the first one. If the
+        transaction fails (the database is down), every request of it gets
+        that error and nothing of it is logged.
+
+        This is what the offer API's micro-batcher calls with the requests
+        that arrived while the previous batch was deciding: one commit (one
+        WAL flush on PostgreSQL) per batch instead of one per request.
+        """
+        if not isinstance(now, dt.datetime):
+            raise DecisionInputError(
+                f"now: expected a datetime, got {now!r}", "now", now
+            )
+        started = time.perf_counter()
         state, exps = self._loaded, self._exps
-        live, shadow = state.live, state.shadow
-        _check_inputs(customer_id, channel, n, now, live.spec.arbitration.max_offers)
-        request = check_request_context(context, live.spec.rule_schema)
+        answers: list[DecisionResult | Exception | None] = [None] * len(requests)
+        todo: list[tuple[int, _Prepared]] = []
+        for i, req in enumerate(requests):
+            try:
+                todo.append((i, self._prepare(state, req, now, started)))
+            except Exception as exc:
+                answers[i] = exc
+        tick = 0
+        while todo:
+            seen: set[str] = set()
+            now_round: list[tuple[int, _Prepared]] = []
+            later: list[tuple[int, _Prepared]] = []
+            for item in todo:
+                cid = item[1].customer_id
+                (later if cid in seen else now_round).append(item)
+                seen.add(cid)
+            # a later round is stamped a microsecond later: it is decided
+            # after the round before, and a replay (which reads the history
+            # strictly before a decision) sees those contacts
+            at = now + dt.timedelta(microseconds=tick)
+            self._decide_round(state, exps, now_round, at, answers)
+            todo = later
+            tick += 1
+        return [a if a is not None else RuntimeError("not decided") for a in answers]
+
+    def _prepare(
+        self,
+        state: LoadedPolicies,
+        req: DecisionRequest,
+        now: dt.datetime,
+        started: float,
+    ) -> _Prepared:
+        live = state.live
+        _check_inputs(
+            req.customer_id, req.channel, req.n, now, live.spec.arbitration.max_offers
+        )
+        context = check_request_context(req.context, live.spec.rule_schema)
         if state.snapshot_id is None:
             raise UnknownCustomerError(
-                f"customer_id: {customer_id!r} has no scores: there is no active "
-                "score snapshot (run `nbo scores refresh`)",
-                customer_id,
+                f"customer_id: {req.customer_id!r} has no scores: there is no "
+                "active score snapshot (run `nbo scores refresh`)",
+                req.customer_id,
             )
-        ts = naive_utc(now)
-        key = f"{customer_id}|{channel}|{ts.isoformat()}"
+        key = f"{req.customer_id}|{req.channel}|{naive_utc(now).isoformat()}"
         decision_id = self._new_id(key)
-        shadow_id = self._new_id(key) if shadow is not None else None
+        shadow_id = self._new_id(key) if state.shadow is not None else None
+        return _Prepared(
+            req.customer_id,
+            req.channel,
+            req.n,
+            context,
+            req.request_id,
+            decision_id,
+            shadow_id,
+            req.received if req.received is not None else started,
+        )
+
+    def _decide_round(
+        self,
+        state: LoadedPolicies,
+        exps: LoadedExperiments,
+        items: Sequence[tuple[int, _Prepared]],
+        now: dt.datetime,
+        answers: list[DecisionResult | Exception | None],
+    ) -> None:
+        """One transaction for requests of distinct customers."""
         snapshot_id = state.snapshot_id
-
-        def compute(
-            row: dict[str, Any] | None, history: store.ContactHistory
-        ) -> tuple[_Served, store.DecisionRows]:
-            if row is None:
-                raise UnknownCustomerError(
-                    f"customer_id: {customer_id!r} is not in the active score "
-                    f"snapshot {snapshot_id}",
-                    customer_id,
+        assert snapshot_id is not None  # _prepare refused the requests otherwise
+        ts = naive_utc(now)
+        ids = [p.customer_id for _, p in items]
+        served: list[tuple[int, _Prepared, _Served]] = []
+        try:
+            with write(self.engine) as conn:
+                store.lock_customers(conn, ids)
+                profiles = {
+                    str(r["customer_id"]): r
+                    for r in store.read_profiles(
+                        conn, snapshot_id, ids, ts, state.fields | exps.fields
+                    )
+                }
+                histories = store.read_contact_histories(
+                    conn, list(profiles), ts, history_days(state, exps)
                 )
-            return self._decide_rows(
-                state,
-                exps,
-                row,
-                history,
-                customer_id=customer_id,
-                channel=channel,
-                n=n,
-                now=now,
-                request=request,
-                request_id=request_id,
-                decision_id=decision_id,
-                shadow_id=shadow_id,
-                t0=t0,
-            )
-
-        served = store.decide_in_transaction(
-            self.engine,
-            customer_id,
-            snapshot_id=snapshot_id,
-            now=ts,
-            window_days=_history_days(state, exps),
-            fields=state.fields | exps.fields,  # = profile_fields
-            compute=compute,
-        )
-        out, policy = served.outcome, served.policy
-        spec_offers = policy.spec.offers
-        choices = tuple(
-            OfferChoice(
-                offer_id=policy.offer_ids[a],
-                product=spec_offers[a].product,
-                rank=r + 1,
-                propensity=p,
-                p_accept=float(out.p_accept[a]),
-                value=float(out.values[a]),
-                priority=float(out.priorities[a]),
-                message=out.messages[r],
-            )
-            for r, (a, p) in enumerate(zip(out.arms, out.propensities, strict=True))
-        )
-        return DecisionResult(
-            decision_id=decision_id,
-            customer_id=customer_id,
-            channel=channel,
-            policy_version_id=policy.version_id,
-            policy_name=policy.name,
-            experiment=served.experiment,
-            variant=served.variant,
-            offers=choices,
-            shadow_decision_id=shadow_id,
-            latency_ms=(time.perf_counter() - t0) * 1000.0,
-        )
+                decisions: list[Mapping[str, Any]] = []
+                offers: list[Mapping[str, Any]] = []
+                for i, p in items:
+                    row = profiles.get(p.customer_id)
+                    if row is None:
+                        answers[i] = UnknownCustomerError(
+                            f"customer_id: {p.customer_id!r} is not in the active "
+                            f"score snapshot {snapshot_id}",
+                            p.customer_id,
+                        )
+                        continue
+                    try:
+                        out, rows = self._decide_rows(
+                            state,
+                            exps,
+                            row,
+                            histories.get(p.customer_id) or _NO_HISTORY,
+                            customer_id=p.customer_id,
+                            channel=p.channel,
+                            n=p.n,
+                            now=now,
+                            request=p.context,
+                            request_id=p.request_id,
+                            decision_id=p.decision_id,
+                            shadow_id=p.shadow_id,
+                            t0=p.received,
+                        )
+                    except Exception as exc:  # this request alone fails
+                        answers[i] = exc
+                        continue
+                    decisions += rows.decisions
+                    offers += rows.offers
+                    served.append((i, p, out))
+                store.insert_decisions(conn, store.DecisionRows(decisions, offers))
+        except Exception as exc:  # nothing of the round was logged
+            for i, _, _ in served:
+                answers[i] = exc
+            for i, _ in items:
+                if answers[i] is None:
+                    answers[i] = exc
+            return
+        for i, p, out in served:
+            answers[i] = _result(p, out)
 
 
 @dataclass(frozen=True)
-class Assignment:
-    """Who decides for a customer: see :meth:`Decider.assign`."""
+class DecisionRequest:
+    """One channel request for :meth:`Decider.decide_many`.
 
-    experiment: str | None
-    variant: str | None
-    no_contact: str | None
-    policy: CompiledPolicy
+    ``received`` is ``time.perf_counter()`` when the request arrived: the
+    logged latency is measured from it (default: when ``decide_many``
+    starts), so a micro-batcher's queueing time is counted.
+    """
+
+    customer_id: str
+    channel: str
+    n: int = 1
+    request_id: str | None = None
+    context: Mapping[str, float | str | bool | None] | None = None
+    received: float | None = None
 
 
-def _assign(
-    exps: _Experiments,
-    live: CompiledPolicy,
-    customer_id: str,
-    day: dt.date,
-    row: Mapping[str, Any],
-) -> Assignment:
-    def eligible(exp: ExperimentSpec) -> bool:
-        rule = exps.rules.get(exp.name)
-        cols = rule.columns if rule is not None else ()
-        return in_audience(exp, rule_profile(row, live.spec, cols), rule)
+@dataclass(frozen=True)
+class _Prepared:
+    customer_id: str
+    channel: str
+    n: int
+    context: Mapping[str, Any]
+    request_id: str | None
+    decision_id: str
+    shadow_id: str | None
+    received: float
 
-    experiment, variant, no_contact = assign_experiment(
-        customer_id, day, exps.specs, exps.holdout, eligible=eligible
+
+_NO_HISTORY = store.ContactHistory.empty()
+
+
+def _result(p: _Prepared, served: _Served) -> DecisionResult:
+    out, policy = served.outcome, served.policy
+    spec_offers = policy.spec.offers
+    choices = tuple(
+        OfferChoice(
+            offer_id=policy.offer_ids[a],
+            product=spec_offers[a].product,
+            rank=r + 1,
+            propensity=prop,
+            p_accept=float(out.p_accept[a]),
+            value=float(out.values[a]),
+            priority=float(out.priorities[a]),
+            message=out.messages[r],
+        )
+        for r, (a, prop) in enumerate(zip(out.arms, out.propensities, strict=True))
     )
-    policy = live
-    if experiment is not None and variant is not None:
-        policy = exps.treatments.get((experiment, variant), live)
-    return Assignment(experiment, variant, no_contact, policy)
+    return DecisionResult(
+        decision_id=p.decision_id,
+        customer_id=p.customer_id,
+        channel=p.channel,
+        policy_version_id=policy.version_id,
+        policy_name=policy.name,
+        experiment=served.experiment,
+        variant=served.variant,
+        offers=choices,
+        shadow_decision_id=p.shadow_id,
+        latency_ms=(time.perf_counter() - p.received) * 1000.0,
+        blocked=out.blocked,
+    )
 
 
 @dataclass(frozen=True)
@@ -740,22 +664,6 @@ class _Served:
     policy: CompiledPolicy
     experiment: str | None
     variant: str | None
-
-
-def _cache_of(loaded: _Loaded) -> dict[tuple[int, int | None], CompiledPolicy]:
-    return {
-        (c.version_id, c.bandit_state_id): c
-        for c in (loaded.live, loaded.shadow)
-        if c is not None
-    }
-
-
-def _history_days(state: _Loaded, exps: _Experiments) -> float:
-    """Days of contact history the live, shadow and treatment policies read."""
-    return max(
-        [state.window_days]
-        + [math.ceil(c.contact.window_days) for c in exps.treatments.values()]
-    )
 
 
 def _decision_row(
@@ -794,47 +702,3 @@ def _offer_rows(
         }
         for r, (a, p) in enumerate(zip(out.arms, out.propensities, strict=True))
     ]
-
-
-def _load(
-    engine: Engine,
-    stamp: store.Stamp,
-    cache: Mapping[tuple[int, int | None], CompiledPolicy],
-) -> _Loaded:
-    if stamp.live is None:
-        raise NoActivePolicyError(
-            "no policy version is live; publish one with `nbo policy publish FILE "
-            "--activate` (or `nbo policy activate VERSION_ID`)"
-        )
-    states = dict(stamp.states)
-
-    def get(version_id: int) -> CompiledPolicy:
-        hit = cache.get((version_id, states.get(version_id)))
-        if hit is not None and states.get(version_id) is not None:
-            return hit
-        return load_compiled(engine, version_id)
-
-    live = get(stamp.live)
-    shadow = get(stamp.shadow) if stamp.shadow is not None else None
-    # a state may have just been created: stamp what was actually loaded
-    loaded_states = tuple(
-        sorted(
-            (c.version_id, c.bandit_state_id)
-            for c in (live, shadow)
-            if c is not None and c.bandit_state_id is not None
-        )
-    )
-    stamp = store.Stamp(stamp.live, stamp.shadow, loaded_states, stamp.snapshot)
-    fields = live.derived_fields | (shadow.derived_fields if shadow else frozenset())
-    window = max(
-        live.contact.window_days,
-        shadow.contact.window_days if shadow else 0.0,
-    )
-    return _Loaded(
-        stamp=stamp,
-        live=live,
-        shadow=shadow,
-        snapshot_id=stamp.snapshot,
-        fields=fields,
-        window_days=math.ceil(window),
-    )

@@ -48,7 +48,7 @@ from nbo_engine.ingest.resolve import resolve_customers
 from nbo_engine.ingest.schemas import ENTITY_ORDER, FileSchema, schema_for
 from nbo_engine.store import Connection, Engine, queries
 from nbo_engine.store.bulk import BulkWriter
-from nbo_engine.store.engine import make_engine, write
+from nbo_engine.store.engine import analyze, make_engine, write
 
 __all__ = ["FileReport", "ingest_dir", "ingest_file"]
 
@@ -210,6 +210,7 @@ def ingest_file(
                 conn, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"
             )
         raise
+    analyze(engine, [entity])
     if progress is not None:
         progress(entity, size, size)
     report.seconds = time.perf_counter() - t0

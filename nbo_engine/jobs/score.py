@@ -51,6 +51,7 @@ from nbo_engine.scoring.segmentation.assign import SegmentAssigner
 from nbo_engine.scoring.training import label_dates
 from nbo_engine.store import Engine, make_engine, read, write
 from nbo_engine.store import scores as store
+from nbo_engine.store.engine import analyze
 from nbo_engine.store.queries import INPUT_TABLES, read_table, read_tables
 
 __all__ = ["ScoreReport", "customer_chunks", "refresh_scores"]
@@ -342,6 +343,7 @@ def refresh_scores(
                 n_customers=n_total,
                 seconds=report.seconds,
             )
+        analyze(engine, ["customer_scores", "segment_profiles"])
         stage("done", 1.0, t)
         return report
     except BaseException as exc:

@@ -1,12 +1,13 @@
 """The decision log, contact history, the decision profile and bandit states.
 
-A decision runs in one short write transaction (:func:`decide_in_transaction`):
-lock the customer (PostgreSQL advisory transaction lock; SQLite's
-``BEGIN IMMEDIATE`` already serialises writers), read their profile row and
-their recent contact history, let the caller's pure function decide, insert the
-decision rows, commit. Reading the history and writing the new contact under
-one lock is what keeps contact caps exact when two processes decide for the
-same customer at once.
+Decisions run in short write transactions (``Decider.decide_many``): lock
+the customers (:func:`lock_customers`: PostgreSQL advisory transaction locks;
+SQLite's ``BEGIN IMMEDIATE`` already serialises writers), read their profile
+rows (:func:`read_profiles`) and recent contact histories
+(:func:`read_contact_histories`), decide, insert the decision rows
+(:func:`insert_decisions`), commit. Reading the history and writing the new
+contact under one lock is what keeps contact caps exact when two processes
+decide for the same customer at once.
 
 Times in ``decisions`` (and, by the events API, ``offer_events``) are naive
 UTC. The input tables hold bank-local times without a zone; the few hours
@@ -32,7 +33,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
-    exists,
+    case,
     func,
     insert,
     literal,
@@ -58,7 +59,6 @@ __all__ = [
     "DecisionRows",
     "Stamp",
     "count_decisions",
-    "decide_in_transaction",
     "decision_log",
     "decision_record",
     "decisions_frame",
@@ -117,6 +117,7 @@ DERIVED_FIELDS: tuple[str, ...] = (
 )
 _CUSTOMER_FIELDS = ("first_name", "last_name", "city", "dependants")
 _DAY_SECONDS = 86_400.0
+_PRODUCT_BIT = {f"held_{p}": i for i, p in enumerate(PRODUCTS)}
 
 
 # ------------------------------------------------------------------ profile
@@ -141,13 +142,21 @@ def _profile_stmt(fields: frozenset[str], bulk: bool = False) -> Select[Any]:
         ACCOUNTS.c.open_date <= today,
         or_(ACCOUNTS.c.close_date.is_(None), ACCOUNTS.c.close_date > today),
     )
-    for p in PRODUCTS:
-        if f"held_{p}" in fields:
-            cols.append(
-                exists(select(1).where(open_now, ACCOUNTS.c.product == p)).label(
-                    f"held_{p}"
-                )
-            )
+    if any(f"held_{p}" in fields for p in PRODUCTS):
+        # one correlated lookup for every product (a bit each), not one
+        # EXISTS per product: PostgreSQL turns those into hashed subplans
+        # that scan the whole accounts table on every request
+        bit = case(
+            {p: 1 << i for i, p in enumerate(PRODUCTS)},
+            value=ACCOUNTS.c.product,
+            else_=0,
+        )
+        cols.append(
+            select(func.sum(bit.distinct()))
+            .where(open_now)
+            .scalar_subquery()
+            .label("_held_bits")
+        )
     for c in _BUREAU:
         if f"bureau_{c}" in fields:
             cols.append(
@@ -251,7 +260,7 @@ def read_profiles(
     fields: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """The decision profiles of many customers (those in the snapshot), read
-    exactly as :func:`read_profile` reads one, in one statement per 5,000."""
+    exactly as :func:`read_profile` reads one, in one statement per 4,096."""
     wanted = frozenset(f for f in fields if f in DERIVED_FIELDS)
     now = _naive_utc(now)
     stmt = _profile_stmt(wanted, bulk=True)
@@ -262,10 +271,27 @@ def read_profiles(
     }
     ids = list(customer_ids)
     out: list[dict[str, Any]] = []
-    for i in range(0, len(ids), 5000):
-        rows = conn.execute(stmt, params | {"cids": ids[i : i + 5000]}).mappings()
+    for i in range(0, len(ids), _CHUNK):
+        part = _padded(ids[i : i + _CHUNK])
+        rows = conn.execute(stmt, params | {"cids": part}).mappings()
         out += [_finish_profile(dict(r), now, wanted) for r in rows]
     return out
+
+
+#: Customers per statement of the bulk reads.
+_CHUNK = 4096
+
+
+def _padded(ids: list[str]) -> list[str]:
+    """``ids`` padded to the next power of two by repeating the last one.
+
+    An expanding ``IN`` list renders one SQL text per list length; padded,
+    the decision path's micro-batches use a dozen texts, which psycopg
+    prepares after a few executions, so PostgreSQL stops planning the long
+    profile statement (3 ms) on every batch. Repeats match nothing new.
+    """
+    size = 1 << max(len(ids) - 1, 0).bit_length()
+    return ids + ids[-1:] * (size - len(ids))
 
 
 def _finish_profile(
@@ -277,9 +303,10 @@ def _finish_profile(
         out["marketing_consent"] = bool(consent)
     if dnc is not None:
         out["do_not_contact"] = bool(dnc)
+    bits = int(out.pop("_held_bits", None) or 0)
     for name in wanted:
         if name.startswith("held_"):
-            out[name] = bool(out[name])
+            out[name] = bool(bits >> _PRODUCT_BIT[name] & 1)
         elif f"_last_{name}" in out:
             out[name] = _days_between(now, out.pop(f"_last_{name}"))
     return out
@@ -388,15 +415,19 @@ def read_contact_histories(
     window_days: float,
 ) -> dict[str, ContactHistory]:
     """:func:`read_contact_history` for many customers, one statement per
-    5,000; customers without contacts in the window are absent."""
+    4,096; customers without contacts in the window are absent."""
     now = _naive_utc(now)
     since = now - dt.timedelta(days=window_days)
     ids = list(customer_ids)
     rows: list[Any] = []
-    for i in range(0, len(ids), 5000):
+    for i in range(0, len(ids), _CHUNK):
         rows += conn.execute(
             _history_stmt(bulk=True),
-            {"since": since, "until": now + CLOCK_SKEW, "cids": ids[i : i + 5000]},
+            {
+                "since": since,
+                "until": now + CLOCK_SKEW,
+                "cids": _padded(ids[i : i + _CHUNK]),
+            },
         ).all()
     by_customer: dict[str, list[Any]] = {}
     for r in rows:
@@ -441,8 +472,7 @@ def _lock_key(customer_id: str) -> int:
 
 def lock_customers(conn: Connection, customer_ids: Sequence[str]) -> None:
     """Take the customers' decision locks (PostgreSQL advisory transaction
-    locks, the ones :func:`decide_in_transaction` takes for one customer) in
-    key order, so two batches cannot deadlock. SQLite: nothing to do, the
+    locks) in key order, so two batches cannot deadlock. SQLite: nothing to do, the
     write transaction already holds the database's write lock."""
     if conn.dialect.name != "postgresql" or not customer_ids:
         return
@@ -451,37 +481,6 @@ def lock_customers(conn: Connection, customer_ids: Sequence[str]) -> None:
         text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) AS k"),
         {"keys": keys},
     )
-
-
-def decide_in_transaction(
-    engine: Engine,
-    customer_id: str,
-    *,
-    snapshot_id: int,
-    now: dt.datetime,
-    window_days: float,
-    fields: Iterable[str],
-    compute: Callable[[dict[str, Any] | None, ContactHistory], tuple[T, DecisionRows]],
-) -> T:
-    """Lock the customer, read profile and history, decide, log: one transaction.
-
-    ``compute(profile, history)`` is the caller's pure decision; it returns
-    the answer and the rows to log. If it raises, nothing is written.
-    """
-    with write(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(customer_id)}
-            )
-        profile = read_profile(conn, snapshot_id, customer_id, now, fields)
-        history = (
-            read_contact_history(conn, customer_id, now, window_days)
-            if profile is not None
-            else ContactHistory.empty()
-        )
-        answer, rows = compute(profile, history)
-        insert_decisions(conn, rows)
-    return answer
 
 
 def decision_record(engine: Engine, decision_id: str) -> dict[str, Any] | None:

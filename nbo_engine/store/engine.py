@@ -13,7 +13,7 @@ PostgreSQL: psycopg 3 with a pre-pinged pool.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from nbo_engine.config import Settings, get_settings
 
-__all__ = ["dialect_of", "make_engine", "read", "write"]
+__all__ = ["analyze", "dialect_of", "make_engine", "read", "write"]
 
 _ENGINES: dict[str, Engine] = {}
 
@@ -95,3 +95,24 @@ def read(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction (deferred on SQLite, so it never waits for writers)."""
     with engine.connect().execution_options(nbo_write=False) as conn, conn.begin():
         yield conn
+
+
+def analyze(engine: Engine, tables: Iterable[str]) -> None:
+    """Refresh PostgreSQL's planner statistics of ``tables`` after a bulk load.
+
+    Autovacuum analyses a table only some time after it changed; until then
+    the planner guesses a few rows where there are thousands and picks plans
+    (scanning a whole snapshot, hashing a whole table) that the decision
+    path pays on every request. Only tables of the store's schema are
+    analysed (names are never taken from user input). SQLite: nothing to do.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    from nbo_engine.store.tables import metadata
+
+    known = [t for t in dict.fromkeys(tables) if t in metadata.tables]
+    if not known:
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name in known:
+            conn.exec_driver_sql(f'ANALYZE "{name}"')

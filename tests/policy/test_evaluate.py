@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from nbo_engine.errors import DataValidationError
 from nbo_engine.policy.rules import (
     check_rule,
+    compile_profile,
     compile_rule,
     evaluate_frame,
     evaluate_profile,
@@ -32,6 +33,8 @@ def test_vectorised_equals_scalar(tree: Expr, rows: list[dict[str, Any]]) -> Non
     assert mask.shape == (len(rows),)
     expected = [evaluate_profile(tree, row, SCHEMA) for row in rows]
     assert mask.tolist() == expected
+    compiled = compile_profile(tree, SCHEMA)
+    assert [compiled(row) for row in rows] == expected
 
 
 @settings(max_examples=100, deadline=None)
@@ -109,6 +112,8 @@ def test_missing_column_is_an_error() -> None:
         evaluate_frame(rule, pd.DataFrame({"age": [1]}), SCHEMA)
     with pytest.raises(DataValidationError, match=r"profile: no field 'income'"):
         evaluate_profile(rule, {"age": 1}, SCHEMA)
+    with pytest.raises(DataValidationError, match=r"profile: no field 'income'"):
+        compile_profile(parse_rule("age < 0 and income > 3"), SCHEMA)({"age": 1})
 
 
 def test_large_frame_is_vectorised() -> None:

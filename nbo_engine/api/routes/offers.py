@@ -11,6 +11,7 @@ from nbo_engine.api.logs import log, pseudonym
 from nbo_engine.api.problems import error_responses, request_id_of
 from nbo_engine.api.schemas import OfferOut, OffersRequest, OffersResponse
 from nbo_engine.api.state import State
+from nbo_engine.decisioning.decide import DecisionRequest
 
 __all__ = ["router"]
 
@@ -31,16 +32,19 @@ router = APIRouter(tags=["offers"])
     ),
     responses=error_responses(401, 403, 404, 422, 429, 503),
 )
-def post_offers(body: OffersRequest, request: Request, state: State) -> OffersResponse:
-    decider = state.deciders.current()
+async def post_offers(
+    body: OffersRequest, request: Request, state: State
+) -> OffersResponse:
     start = time.perf_counter()
-    result = decider.decide(
-        body.customer_id,
-        body.channel,
-        body.n,
-        now=state.clock(),
-        request_id=request_id_of(request) or None,
-        context=dict(body.context) if body.context else None,
+    result = await state.batcher.decide(
+        DecisionRequest(
+            body.customer_id,
+            body.channel,
+            body.n,
+            request_id=request_id_of(request) or None,
+            context=dict(body.context) if body.context else None,
+            received=start,
+        )
     )
     metrics.observe_decision(body.channel, time.perf_counter() - start)
     if log.isEnabledFor(10):  # DEBUG

@@ -14,7 +14,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from nbo_engine.errors import RuleError
 from nbo_engine.policy.rules.evaluate import (
+    compile_profile,
     evaluate_frame,
     evaluate_profile,
     required_columns,
@@ -46,6 +47,7 @@ __all__ = [
     "Rule",
     "RuleSchema",
     "check_rule",
+    "compile_profile",
     "compile_rule",
     "evaluate_frame",
     "evaluate_profile",
@@ -74,8 +76,18 @@ class Rule:
         return evaluate_frame(self.tree, profiles, self.schema)
 
     def holds(self, profile: Mapping[str, Any]) -> bool:
-        """Eligibility of one profile."""
-        return evaluate_profile(self.tree, profile, self.schema)
+        """Eligibility of one profile (compiled to closures at first use:
+        :func:`~nbo_engine.policy.rules.evaluate.compile_profile`)."""
+        fn: Callable[[Mapping[str, Any]], bool] | None = self.__dict__.get("_holds")
+        if fn is None:
+            fn = compile_profile(self.tree, self.schema)
+            object.__setattr__(self, "_holds", fn)
+        return fn(profile)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_holds", None)  # closures do not pickle; rebuilt on use
+        return state
 
 
 def compile_rule(text: str, schema: RuleSchema) -> Rule:

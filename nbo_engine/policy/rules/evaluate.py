@@ -48,7 +48,12 @@ from nbo_engine.policy.rules.schema import (
     operand_type,
 )
 
-__all__ = ["evaluate_frame", "evaluate_profile", "required_columns"]
+__all__ = [
+    "compile_profile",
+    "evaluate_frame",
+    "evaluate_profile",
+    "required_columns",
+]
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
@@ -342,3 +347,142 @@ def evaluate_profile(
         If ``profile`` lacks a field the rule reads.
     """
     return _kleene(node, profile, schema) is True
+
+
+# ---------------------------------------------------------------- compiled
+_Tri = Callable[[Mapping[str, Any]], "bool | None"]
+_Op = Callable[[Mapping[str, Any]], Any]
+
+
+def _compile_operand(node: Operand, schema: RuleSchema) -> _Op:
+    if isinstance(node, Number):
+        value: Any = float(node.value)
+        return lambda p: value
+    if isinstance(node, String | Boolean):
+        const = node.value
+        return lambda p: const
+    if isinstance(node, Field):
+        name, t = node.name, schema.fields[node.name].type
+        if t == "string" or t == "category":
+            return lambda p: None if _missing(v := p[name]) else v
+        return lambda p: _scalar_value(p[name], t)
+    col = column_of(node, schema)
+    if node.name == "in_segment":
+        segment = node.args[0].value
+
+        def in_segment(p: Mapping[str, Any]) -> bool | None:
+            v = _scalar_value(p[col], "string")
+            return None if v is None else bool(v == segment)
+
+        return in_segment
+    kind: FieldType = "number" if node.name == "days_since" else "bool"
+    return lambda p: _scalar_value(p[col], kind)
+
+
+def _compile_tri(node: Expr, schema: RuleSchema) -> _Tri:
+    if isinstance(node, Not):
+        inner = _compile_tri(node.operand, schema)
+
+        def negate(p: Mapping[str, Any]) -> bool | None:
+            v = inner(p)
+            return None if v is None else not v
+
+        return negate
+    if isinstance(node, And):
+        parts = [_compile_tri(o, schema) for o in node.operands]
+
+        def all_of(p: Mapping[str, Any]) -> bool | None:
+            unknown = False
+            for f in parts:
+                v = f(p)
+                if v is False:
+                    return False
+                if v is None:
+                    unknown = True
+            return None if unknown else True
+
+        return all_of
+    if isinstance(node, Or):
+        parts = [_compile_tri(o, schema) for o in node.operands]
+
+        def any_of(p: Mapping[str, Any]) -> bool | None:
+            unknown = False
+            for f in parts:
+                v = f(p)
+                if v is True:
+                    return True
+                if v is None:
+                    unknown = True
+            return None if unknown else False
+
+        return any_of
+    if isinstance(node, IsNull):
+        operand, negated = _compile_operand(node.operand, schema), node.negated
+        return lambda p: (operand(p) is None) != negated
+    if isinstance(node, Compare):
+        left = _compile_operand(node.left, schema)
+        right = _compile_operand(node.right, schema)
+        op = _OPS[node.op]
+
+        def compare(p: Mapping[str, Any]) -> bool | None:
+            lv, rv = left(p), right(p)
+            if lv is None or rv is None:
+                return None
+            return bool(op(lv, rv))
+
+        return compare
+    if isinstance(node, InList):
+        operand, negated = _compile_operand(node.operand, schema), node.negated
+        t = operand_type(node.operand, schema)
+        items = tuple(float(i.value) if t == "number" else i.value for i in node.items)
+
+        def in_list(p: Mapping[str, Any]) -> bool | None:
+            v = operand(p)
+            if v is None:
+                return None
+            hit = any(v == i for i in items)
+            return not hit if negated else hit
+
+        return in_list
+    if isinstance(node, Range):
+        x_of = _compile_operand(node.operand, schema)
+        lo_of = _compile_operand(node.low, schema)
+        hi_of = _compile_operand(node.high, schema)
+        lo_inc, hi_inc = node.low_inclusive, node.high_inclusive
+
+        def in_range(p: Mapping[str, Any]) -> bool | None:
+            x, lo, hi = x_of(p), lo_of(p), hi_of(p)
+            if x is None or lo is None or hi is None:
+                return None
+            above = x >= lo if lo_inc else x > lo
+            below = x <= hi if hi_inc else x < hi
+            return bool(above and below)
+
+        return in_range
+    operand = _compile_operand(node, schema)
+
+    def truth(p: Mapping[str, Any]) -> bool | None:
+        v = operand(p)
+        return None if v is None else bool(v)
+
+    return truth
+
+
+def compile_profile(
+    node: Expr, schema: RuleSchema
+) -> Callable[[Mapping[str, Any]], bool]:
+    """:func:`evaluate_profile` compiled once into closures: the tree is
+    walked, field types looked up and in-lists converted when the rule is
+    compiled, not at every call (several times faster on the decision
+    path). Same semantics and the same error for a missing field.
+    """
+    tri = _compile_tri(node, schema)
+    columns = required_columns(node, schema)
+
+    def holds(profile: Mapping[str, Any]) -> bool:
+        for name in columns:
+            if name not in profile:
+                _get(profile, name)  # raises DataValidationError naming it
+        return tri(profile) is True
+
+    return holds
