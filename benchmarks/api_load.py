@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import platform
@@ -315,6 +316,120 @@ def run_open_loop(
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+# ------------------------------------------------------------------ events
+
+
+def event_bodies(url: str, path: Path, resend: float = 0.5, seed: int = 7) -> list[str]:
+    """``POST /v1/events`` bodies, one event each, one per line of ``path``.
+
+    For every live decision's first offer an impression one minute after it,
+    and for one in five an accept five minutes after; then a share ``resend``
+    of these events again (same event id), all shuffled together, as a
+    client that retries would send them.
+    """
+    from nbo_engine.store import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT d.decision_id, o.offer_id, d.ts FROM decisions d "
+                "JOIN decision_offers o ON o.decision_id = d.decision_id "
+                "WHERE d.mode = 'live' AND o.rank = 1 ORDER BY d.decision_id"
+            )
+        ).all()
+    rng = random.Random(seed)
+    events: list[str] = []
+    for decision_id, offer_id, ts in rows:
+        ts = ts if isinstance(ts, dt.datetime) else dt.datetime.fromisoformat(ts)
+        kinds = [("impression", 1)] + ([("accept", 5)] if rng.random() < 0.2 else [])
+        for kind, minutes in kinds:
+            events.append(
+                json.dumps(
+                    {
+                        "events": [
+                            {
+                                "event_id": f"{decision_id}-{kind}",
+                                "decision_id": decision_id,
+                                "offer_id": offer_id,
+                                "type": kind,
+                                "ts": (ts + dt.timedelta(minutes=minutes)).isoformat(),
+                            }
+                        ]
+                    }
+                )
+            )
+    bodies = events + rng.sample(events, int(resend * len(events)))
+    rng.shuffle(bodies)
+    path.write_text("\n".join(bodies) + "\n")
+    return bodies
+
+
+def events_script(path: Path, key: str, bodies_file: Path) -> Path:
+    path.write_text(
+        f"""
+local bodies = {{}}
+for line in io.lines("{bodies_file}") do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/v1/events",
+    {{["Content-Type"] = "application/json", ["X-API-Key"] = "{key}"}}, bodies[i])
+end
+"""
+    )
+    return path
+
+
+def stored_events(url: str) -> int:
+    from nbo_engine.store import make_engine
+
+    with make_engine(url).connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM offer_events")).scalar_one())
+
+
+def check_events(
+    url: str, bodies: list[str], sent: int, in_flight: int
+) -> dict[str, Any]:
+    """Every event sent stored once, and every accept folded into the bandit
+    once: a fold of the closed windows, then a second fold a day later."""
+    from nbo_engine.jobs.fold_rewards import fold_rewards
+    from nbo_engine.store import make_engine
+
+    def unique(n: int) -> int:
+        return len({json.loads(b)["events"][0]["event_id"] for b in bodies[:n]})
+
+    def accepts(n: int) -> int:
+        return len(
+            {
+                json.loads(b)["events"][0]["decision_id"]
+                for b in bodies[:n]
+                if '"accept"' in b
+            }
+        )
+
+    lo, hi = unique(min(sent, len(bodies))), unique(min(sent + in_flight, len(bodies)))
+    stored = stored_events(url)
+    engine = make_engine(url)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=40)
+    first = fold_rewards(engine, now=later, window_days=30)
+    again = fold_rewards(engine, now=later + dt.timedelta(days=1), window_days=30)
+    positive = sum(r.positive for r in first)
+    a_lo, a_hi = (
+        accepts(min(sent, len(bodies))),
+        accepts(min(sent + in_flight, len(bodies))),
+    )
+    double = max(0, positive - a_hi) + sum(r.positive for r in again)
+    return {
+        "stored": stored,
+        "expected_stored": [lo, hi],
+        "stored_ok": lo <= stored <= hi,
+        "rewards_folded": positive,
+        "expected_rewards": [a_lo, a_hi],
+        "double_counted": double,
+    }
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -347,9 +462,22 @@ def bench_backend(
         res["fixed_offers"] = run_open_loop(
             port, "/v1/offers", key, args.rate, args.duration, ids_file
         )
+        bodies_file = work / f"events_{name}.jsonl"
+        bodies = event_bodies(url, bodies_file)
+        res["wrk_events"] = run_wrk(
+            f"{base}/v1/events",
+            args.duration,
+            args.connections,
+            events_script(work / f"events_{name}.lua", key, bodies_file),
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    we = res["wrk_events"]
+    res["events"] = check_events(url, bodies, we["requests"], args.connections)
+    res["events"]["resent_share"] = 1 - len(
+        {json.loads(b)["events"][0]["event_id"] for b in bodies}
+    ) / len(bodies)
     logged = live_decisions(url) - before
     w, f = res["wrk_offers"], res["fixed_offers"]
     answered = (w["requests"] - w["non_2xx"]) + f["ok"]
@@ -360,7 +488,7 @@ def bench_backend(
         "extra_in_flight": max(0, logged - answered),
         "ok": answered <= logged <= answered + args.connections,
     }
-    for k in ("wrk_health", "wrk_offers"):
+    for k in ("wrk_health", "wrk_offers", "wrk_events"):
         res[k].pop("raw")
     return res
 
@@ -405,6 +533,23 @@ def table(results: list[dict[str, Any]], rate: float) -> str:
             f"{fo['p50_ms']:.1f} / {fo['p99_ms']:.1f} | "
             f"{fo['p99_ms'] / fh['p99_ms']:.1f} | {errors} | "
             f"{r['log']['answered_200']:,} / {r['log']['logged_rows']:,} |"
+        )
+    lines += [
+        "",
+        "| backend | POST /v1/events max events/s (one per request) | p50/p99 (ms) "
+        "| resent share | stored / expected unique | rewards folded / expected "
+        "| double-counted rewards | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        we, ev = r["wrk_events"], r["events"]
+        lo, hi = ev["expected_stored"]
+        alo, ahi = ev["expected_rewards"]
+        lines.append(
+            f"| {r['backend']} | {we['rps']:,.0f} | {we['p50_ms']:.1f} / "
+            f"{we['p99_ms']:.1f} | {ev['resent_share']:.2f} | {ev['stored']:,} / "
+            f"{lo:,}-{hi:,} | {ev['rewards_folded']:,} / {alo:,}-{ahi:,} | "
+            f"{ev['double_counted']} | {we['non_2xx'] + we['socket_errors']} |"
         )
     return "\n".join(lines)
 

@@ -32,7 +32,9 @@ class ApiState:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
+    """The app's state (async: FastAPI runs a plain ``def`` dependency in its
+    thread pool, a thread hop on every request for a dictionary lookup)."""
     state: ApiState = request.app.state.nbo
     return state
 
