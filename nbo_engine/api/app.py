@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nbo_engine import __version__
 from nbo_engine.api.auth import PUBLIC, KeyCache, access_of, authorize, check_declared
-from nbo_engine.api.batching import DecisionBatcher
+from nbo_engine.api.batching import DecisionBatcher, EventBatcher
 from nbo_engine.api.deciding import DeciderHolder
 from nbo_engine.api.logs import log
 from nbo_engine.api.middleware import RequestMiddleware
@@ -106,8 +106,8 @@ def create_app(
         with; default the wall clock. The simulated closed loop passes its
         simulated clock.
     max_batch
-        Most offer requests decided (and logged) in one transaction by the
-        micro-batcher (``nbo_engine.api.batching``).
+        Most offer requests decided (and logged), or event requests stored,
+        in one transaction by the micro-batchers (``nbo_engine.api.batching``).
     """
     store = engine if engine is not None else make_engine()
     deciders = DeciderHolder(store)
@@ -117,6 +117,7 @@ def create_app(
         limiter=RateLimiter(),
         deciders=deciders,
         batcher=DecisionBatcher(deciders, lambda: state.clock(), max_batch=max_batch),
+        event_batcher=EventBatcher(store, lambda: state.clock(), max_batch=max_batch),
         head_revision=migrate.head_revision(),
         refresh_seconds=refresh_seconds,
     )
@@ -133,6 +134,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await state.batcher.close()
+            await state.event_batcher.close()
 
     app = FastAPI(
         title="nbo-engine offer API",

@@ -1,4 +1,5 @@
-"""Micro-batching of ``POST /v1/offers``: one transaction per batch of requests.
+"""Micro-batching of ``POST /v1/offers`` and ``POST /v1/events``: one
+transaction per batch of requests.
 
 A decision must be logged before it is answered, and its contact caps must
 count every earlier contact, so each decision reads the customer's history
@@ -19,6 +20,10 @@ adapts to the load: alone, a request is decided at once (a batch of one);
 under load, batches grow and the commit is shared. There is no timer and no
 deliberate wait.
 
+Events are batched the same way (:class:`EventBatcher`): one idempotent
+insert for the events of every request waiting, each request answered as if
+stored alone.
+
 The batch's decision time is read from the app's clock once, when it
 starts; every decision of the batch is stamped with it. A request whose
 client went away before its batch started is dropped undecided (nothing was
@@ -33,16 +38,98 @@ import datetime as dt
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
 
 from nbo_engine.api import metrics
 from nbo_engine.api.deciding import DeciderHolder
 from nbo_engine.decisioning.decide import DecisionRequest, DecisionResult
+from nbo_engine.store import Engine
+from nbo_engine.store.events import (
+    MAX_BATCH,
+    EventBatchResult,
+    EventIn,
+    record_events,
+    split_result,
+)
 
-__all__ = ["DecisionBatcher"]
+__all__ = ["DecisionBatcher", "EventBatcher", "MicroBatcher"]
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
 
 
-class DecisionBatcher:
-    """Queues decision requests and decides them in batches (see the module).
+class MicroBatcher(Generic[Req, Res]):
+    """Queues requests and runs them in batches in one thread (the module).
+
+    ``run(requests)`` answers a batch, in order, each with its result or the
+    exception that request alone raised; if ``run`` itself raises, every
+    request of the batch gets that error.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[Req]], Sequence[Res | Exception]],
+        *,
+        max_batch: int = 64,
+        name: str = "nbo-batch",
+        observe: Callable[[int], None] | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch: expected >= 1, got {max_batch}")
+        self._run = run
+        self._max = max_batch
+        self._observe = observe
+        self._queue: deque[tuple[Req, asyncio.Future[Res]]] = deque()
+        self._drainer: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    async def submit(self, request: Req) -> Res:
+        """Answer one request (in the next batch); raises its own error."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Res] = loop.create_future()
+        self._queue.append((request, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch: list[tuple[Req, asyncio.Future[Res]]] = []
+            while self._queue and len(batch) < self._max:
+                item = self._queue.popleft()
+                if not item[1].done():  # its client is still waiting
+                    batch.append(item)
+            if not batch:
+                continue
+            if self._observe is not None:
+                self._observe(len(batch))
+            requests = [r for r, _ in batch]
+            try:
+                answers: Sequence[Res | Exception] = await loop.run_in_executor(
+                    self._executor, self._run, requests
+                )
+            except Exception as exc:  # e.g. no decider, or the store is down
+                answers = [exc] * len(batch)
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if future.done():
+                    continue
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
+
+    async def close(self) -> None:
+        """Finish the queued requests, then stop the batch thread."""
+        if self._drainer is not None:
+            with contextlib.suppress(Exception):
+                await self._drainer
+        self._executor.shutdown(wait=True)
+
+
+class DecisionBatcher(MicroBatcher[DecisionRequest, DecisionResult]):
+    """``POST /v1/offers``: a batch is one
+    :meth:`~nbo_engine.decisioning.Decider.decide_many` at the clock's time.
 
     Parameters
     ----------
@@ -58,59 +145,81 @@ class DecisionBatcher:
         *,
         max_batch: int = 64,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError(f"max_batch: expected >= 1, got {max_batch}")
-        self._deciders = deciders
-        self._clock = clock
-        self._max = max_batch
-        self._queue: deque[tuple[DecisionRequest, asyncio.Future[DecisionResult]]] = (
-            deque()
+        def run(requests: list[DecisionRequest]) -> list[DecisionResult | Exception]:
+            return deciders.current().decide_many(requests, now=clock())
+
+        super().__init__(
+            run,
+            max_batch=max_batch,
+            name="nbo-decide",
+            observe=metrics.DECISION_BATCH.observe,
         )
-        self._drainer: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="nbo-decide")
 
     async def decide(self, request: DecisionRequest) -> DecisionResult:
         """Decide one request (in the next batch); raises its own error."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[DecisionResult] = loop.create_future()
-        self._queue.append((request, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = loop.create_task(self._drain())
-        return await future
+        return await self.submit(request)
 
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._queue:
-            batch: list[tuple[DecisionRequest, asyncio.Future[DecisionResult]]] = []
-            while self._queue and len(batch) < self._max:
-                item = self._queue.popleft()
-                if not item[1].done():  # its client is still waiting
-                    batch.append(item)
-            if not batch:
-                continue
-            metrics.DECISION_BATCH.observe(len(batch))
-            requests = [r for r, _ in batch]
-            try:
-                answers: Sequence[
-                    DecisionResult | Exception
-                ] = await loop.run_in_executor(self._executor, self._run, requests)
-            except Exception as exc:  # no decider, or the store is down
-                answers = [exc] * len(batch)
-            for (_, future), answer in zip(batch, answers, strict=True):
-                if future.done():
+
+class EventBatcher(MicroBatcher[list[EventIn], EventBatchResult]):
+    """``POST /v1/events``: the events of the requests waiting together are
+    stored in one transaction (:func:`~nbo_engine.store.events.record_events`
+    of them all, up to :data:`~nbo_engine.store.events.MAX_BATCH` events),
+    and each request is answered as if it had been stored alone, in arrival
+    order: an event resent by a later request of the batch is that request's
+    duplicate. If the merged batch is refused (one request names an unknown
+    decision or an offer it did not choose), each request is stored on its
+    own, so the refusal is the bad request's alone.
+    """
+
+    def __init__(
+        self, engine: Engine, clock: Callable[[], dt.datetime], *, max_batch: int = 64
+    ) -> None:
+        def run(requests: list[list[EventIn]]) -> list[EventBatchResult | Exception]:
+            received_at = clock()
+            out: list[EventBatchResult | Exception] = []
+            for group in _groups(requests, MAX_BATCH):
+                try:
+                    merged = record_events(
+                        engine,
+                        [e for events in group for e in events],
+                        received_at=received_at,
+                    )
+                except Exception:
+                    out += [_alone(engine, events, received_at) for events in group]
                     continue
-                if isinstance(answer, Exception):
-                    future.set_exception(answer)
-                else:
-                    future.set_result(answer)
+                out += split_result(merged, group)
+            return out
 
-    def _run(self, requests: list[DecisionRequest]) -> list[DecisionResult | Exception]:
-        decider = self._deciders.current()
-        return decider.decide_many(requests, now=self._clock())
+        super().__init__(
+            run,
+            max_batch=max_batch,
+            name="nbo-events",
+            observe=metrics.EVENT_BATCH.observe,
+        )
 
-    async def close(self) -> None:
-        """Finish the queued requests, then stop the decision thread."""
-        if self._drainer is not None:
-            with contextlib.suppress(Exception):
-                await self._drainer
-        self._executor.shutdown(wait=True)
+    async def record(self, events: list[EventIn]) -> EventBatchResult:
+        """Store one request's events (in the next batch); raises its own error."""
+        return await self.submit(events)
+
+
+def _alone(
+    engine: Engine, events: list[EventIn], received_at: dt.datetime
+) -> EventBatchResult | Exception:
+    try:
+        return record_events(engine, events, received_at=received_at)
+    except Exception as exc:
+        return exc
+
+
+def _groups(requests: list[list[EventIn]], limit: int) -> list[list[list[EventIn]]]:
+    """Consecutive requests with at most ``limit`` events per group (a request
+    over the limit alone in its group, where ``record_events`` refuses it)."""
+    groups: list[list[list[EventIn]]] = []
+    size = 0
+    for events in requests:
+        if not groups or size + len(events) > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(events)
+        size += len(events)
+    return groups

@@ -38,6 +38,7 @@ __all__ = [
     "DECISION_LATENCY",
     "ERRORS",
     "EVENTS",
+    "EVENT_BATCH",
     "MULTIPROCESS",
     "REQUESTS",
     "REQUEST_LATENCY",
@@ -100,6 +101,11 @@ DECISION_BATCH = Histogram(
     "nbo_decision_batch_size",
     "Requests decided together in one transaction by the offer API's "
     "micro-batcher (1 when requests arrive one at a time).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+EVENT_BATCH = Histogram(
+    "nbo_event_batch_size",
+    "Requests to POST /v1/events stored together in one transaction.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 EVENTS = Counter(

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from nbo_engine.api.auth import KeyCache
-from nbo_engine.api.batching import DecisionBatcher
+from nbo_engine.api.batching import DecisionBatcher, EventBatcher
 from nbo_engine.api.deciding import DeciderHolder
 from nbo_engine.api.ratelimit import RateLimiter
 from nbo_engine.store import Engine
@@ -25,6 +25,7 @@ class ApiState:
     limiter: RateLimiter
     deciders: DeciderHolder
     batcher: DecisionBatcher
+    event_batcher: EventBatcher
     head_revision: str | None
     refresh_seconds: float
     #: The time decisions and events are stamped with (a simulated clock in

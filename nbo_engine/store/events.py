@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +35,7 @@ __all__ = [
     "EventIn",
     "count_events",
     "record_events",
+    "split_result",
 ]
 
 EVENTS = metadata.tables["offer_events"]
@@ -103,6 +106,20 @@ def _references(
         if offer_id is not None:
             entry[2].add(offer_id)
     return out
+
+
+@lru_cache(maxsize=2)
+def _insert_new(dialect_name: str) -> Any:
+    """``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id``,
+    built once (executed with many parameter sets: SQLAlchemy's
+    "insertmanyvalues" sends one multi-row statement and returns the ids of
+    the rows inserted; ``.values(rows)`` compiled a new statement per call)."""
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    return (
+        dialect.insert(EVENTS)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(EVENTS.c.event_id)
+    )
 
 
 def record_events(
@@ -201,14 +218,7 @@ def record_events(
             }
             for e in first.values()
         ]
-        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-        stmt = (
-            dialect.insert(EVENTS)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(EVENTS.c.event_id)
-        )
-        new = {str(r[0]) for r in conn.execute(stmt)}
+        new = {str(r[0]) for r in conn.execute(_insert_new(conn.dialect.name), rows)}
     resent = [i for i in first if i not in new]
     dupes = tuple(resent + in_batch_dupes)
     return EventBatchResult(
@@ -227,3 +237,40 @@ def count_events(engine: Engine, *, decision_id: str | None = None) -> int:
         stmt = stmt.where(EVENTS.c.decision_id == decision_id)
     with read(engine) as conn:
         return int(conn.execute(stmt).scalar_one())
+
+
+def split_result(
+    merged: EventBatchResult, requests: Sequence[Sequence[EventIn]]
+) -> list[EventBatchResult]:
+    """Per-request results of one :func:`record_events` call over the
+    concatenated events of ``requests``, as if each request had been stored
+    alone in order: the first occurrence of an id newly stored is new, every
+    other occurrence (a resend, in the same request or a later one) a
+    duplicate.
+
+    >>> e = lambda i: EventIn(i, "d", "o", "click", dt.datetime(2026, 1, 1), None)
+    >>> merged = EventBatchResult(3, 1, 2, ("a", "a"), ("b",))
+    >>> [(r.inserted, r.duplicate_event_ids) for r in split_result(
+    ...     merged, [[e("a"), e("b")], [e("b"), e("a")]])]
+    [(1, ('a',)), (0, ('b', 'a'))]
+    """
+    fresh = set(merged.inserted_event_ids)
+    out = []
+    for events in requests:
+        ids = [e.event_id for e in events]
+        first = list(dict.fromkeys(ids))
+        new = [i for i in first if i in fresh]
+        fresh.difference_update(new)
+        seen: set[str] = set()
+        repeats = [i for i in ids if i in seen or seen.add(i)]  # type: ignore[func-returns-value]
+        dupes = [i for i in first if i not in set(new)] + repeats
+        out.append(
+            EventBatchResult(
+                received=len(events),
+                inserted=len(new),
+                duplicates=len(dupes),
+                duplicate_event_ids=tuple(dupes),
+                inserted_event_ids=tuple(new),
+            )
+        )
+    return out

@@ -1,8 +1,9 @@
 """Batched decisions (``Decider.decide_many``, the API's micro-batches) on a
 scored simulated bank, on SQLite and PostgreSQL: each request decided as if
 alone, caps counting earlier requests of the same batch, one bad request
-failing alone, a failed commit logging nothing, and the API's batcher
-grouping requests that arrive together."""
+failing alone, a failed commit logging nothing, the API's batcher grouping
+requests that arrive together, and the event batcher answering each request
+as if its events were stored alone."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from nbo_engine.api.batching import DecisionBatcher
+from nbo_engine.api.batching import DecisionBatcher, EventBatcher
 from nbo_engine.api.deciding import DeciderHolder
 from nbo_engine.api.metrics import DECISION_BATCH
 from nbo_engine.decisioning import Decider, replay_decision
 from nbo_engine.decisioning.decide import DecisionRequest, DecisionResult
-from nbo_engine.errors import DecisionInputError, UnknownCustomerError
+from nbo_engine.errors import (
+    DecisionInputError,
+    UnknownCustomerError,
+    UnknownDecisionError,
+)
 from nbo_engine.store import Engine, read
+from nbo_engine.store.events import EventBatchResult, EventIn, count_events
 from nbo_engine.store.tables import metadata
 from tests.scored_bank import NOW_ISO, Customers
 
@@ -126,7 +132,7 @@ def test_the_api_batcher_decides_requests_that_arrive_together_in_one_batch(
     ids = customers.take(20)
     holder = DeciderHolder(bank_engine)
     batcher = DecisionBatcher(holder, lambda: NOW, max_batch=16)
-    before = DECISION_BATCH.collect()[0].samples
+    before = list(DECISION_BATCH.collect())[0].samples
 
     def count_of(samples: list) -> float:  # type: ignore[type-arg]
         return next(s.value for s in samples if s.name.endswith("_count"))
@@ -145,6 +151,63 @@ def test_the_api_batcher_decides_requests_that_arrive_together_in_one_batch(
     assert [a.customer_id for a in answers[:20]] == ids  # type: ignore[union-attr]
     assert isinstance(answers[20], UnknownCustomerError)
     # 21 requests queued before the first batch started: batches of 16 and 5
-    after = DECISION_BATCH.collect()[0].samples
+    after = list(DECISION_BATCH.collect())[0].samples
     assert count_of(after) - count_of(before) == 2
     assert _logged(bank_engine, ids) == 20
+
+
+def test_the_event_batcher_answers_each_request_as_if_stored_alone(
+    bank_engine: Engine, customers: Customers
+) -> None:
+    """Four requests waiting together: the second resends an event of the
+    first (its duplicate, stored once), the third names an unknown decision
+    (refused alone), the fourth repeats an id within itself."""
+    decider = Decider.load(bank_engine, seed=15)
+    served = [
+        r
+        for r in (decider.decide(c, "web", 1, now=NOW) for c in customers.take(12))
+        if r.offers
+    ][:2]
+    assert len(served) == 2
+    (a, b) = served
+
+    def ev(event_id: str, r: DecisionResult, kind: str = "impression") -> EventIn:
+        return EventIn(
+            f"{r.decision_id}-{event_id}",
+            r.decision_id,
+            r.offers[0].offer_id,
+            kind,
+            NOW.replace(tzinfo=None) + dt.timedelta(minutes=1),
+        )
+
+    batcher = EventBatcher(bank_engine, lambda: NOW, max_batch=8)
+    bad = EventIn("x-1", "NO-SUCH-DECISION", "cc_cashback", "click", NOW)
+    requests = [
+        [ev("imp", a), ev("acc", a, "accept")],
+        [ev("imp", a), ev("imp", b)],
+        [bad],
+        [ev("clk", b, "click"), ev("clk", b, "click")],
+    ]
+
+    async def run() -> list[EventBatchResult | BaseException]:
+        try:
+            return await asyncio.gather(
+                *(batcher.record(r) for r in requests), return_exceptions=True
+            )
+        finally:
+            await batcher.close()
+
+    first, second, third, fourth = asyncio.run(run())
+    assert isinstance(first, EventBatchResult)
+    assert first.inserted == 2
+    assert isinstance(second, EventBatchResult)
+    assert (second.inserted, second.duplicate_event_ids) == (
+        1,
+        (f"{a.decision_id}-imp",),
+    )
+    assert isinstance(third, UnknownDecisionError)
+    assert isinstance(fourth, EventBatchResult)
+    assert (fourth.inserted, fourth.duplicates) == (1, 1)
+    assert count_events(bank_engine, decision_id=a.decision_id) == 2
+    assert count_events(bank_engine, decision_id=b.decision_id) == 2
+    assert count_events(bank_engine, decision_id="NO-SUCH-DECISION") == 0

@@ -8,7 +8,7 @@ from nbo_engine.api import metrics
 from nbo_engine.api.problems import error_responses
 from nbo_engine.api.schemas import EventsRequest, EventsResponse
 from nbo_engine.api.state import State
-from nbo_engine.store.events import EventIn, record_events
+from nbo_engine.store.events import EventIn
 from nbo_engine.timeutil import naive_utc as _naive_utc
 
 __all__ = ["router"]
@@ -30,7 +30,7 @@ router = APIRouter(tags=["events"])
     ),
     responses=error_responses(401, 403, 422, 429),
 )
-def post_events(body: EventsRequest, state: State) -> EventsResponse:
+async def post_events(body: EventsRequest, state: State) -> EventsResponse:
     events = [
         EventIn(
             event_id=e.event_id,
@@ -42,7 +42,7 @@ def post_events(body: EventsRequest, state: State) -> EventsResponse:
         )
         for e in body.events
     ]
-    result = record_events(state.engine, events, received_at=state.clock())
+    result = await state.event_batcher.record(events)
     fresh = set(result.inserted_event_ids)
     for e in body.events:
         # Only the first occurrence of a new id was stored.
