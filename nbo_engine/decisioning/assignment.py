@@ -16,7 +16,13 @@ from nbo_engine.experiments import ExperimentSpec, GlobalHoldout
 from nbo_engine.experiments.assignment import assign_one, in_global_holdout_one
 from nbo_engine.policy import Rule
 
-__all__ = ["Assignment", "assign_customer", "assign_experiment", "in_audience"]
+__all__ = [
+    "Assignment",
+    "assign_customer",
+    "assign_experiment",
+    "in_audience",
+    "resolve_treatment",
+]
 
 
 def assign_experiment(
@@ -89,6 +95,9 @@ class Assignment:
     variant: str | None
     no_contact: str | None
     policy: CompiledPolicy
+    #: The offer or message id the variant of an ``offer`` or ``message``
+    #: experiment serves (``None`` otherwise).
+    treatment: str | None = None
 
 
 def assign_customer(
@@ -107,6 +116,25 @@ def assign_customer(
         customer_id, day, exps.specs, exps.holdout, eligible=eligible
     )
     policy = live
+    treatment = None
     if experiment is not None and variant is not None:
         policy = exps.treatments.get((experiment, variant), live)
-    return Assignment(experiment, variant, no_contact, policy)
+        spec = next((s for s in exps.specs if s.name == experiment), None)
+        if spec is not None and spec.kind in ("offer", "message"):
+            treatment = next(v.treatment for v in spec.variants if v.name == variant)
+    return Assignment(experiment, variant, no_contact, policy, treatment)
+
+
+def resolve_treatment(
+    policy: CompiledPolicy, treatment: str | None, no_contact: str | None
+) -> tuple[tuple[int, str | None] | None, str | None]:
+    """``(treatment for decide_core, no-contact reason)`` of a variant's
+    offer or message id under ``policy``: an id the policy does not define
+    (the offer was removed, the experiment names a typo) serves nothing,
+    logged as ``treatment_not_in_policy``."""
+    if treatment is None or no_contact is not None:
+        return None, no_contact
+    got = policy.treatments.get(treatment)
+    if got is None:
+        return None, "treatment_not_in_policy"
+    return got, None

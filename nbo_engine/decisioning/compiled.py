@@ -81,6 +81,9 @@ class CompiledPolicy:
     prior_index: NDArray[np.int64]
     lever_table: dict[str | None, NDArray[np.float64]]
     messages: tuple[str, ...]
+    #: What an offer or message experiment's treatment serves: offer id ->
+    #: (arm, None: its message); message id -> (arm, that message's template).
+    treatments: dict[str, tuple[int, str | None]]
 
     @classmethod
     def build(
@@ -139,6 +142,14 @@ class CompiledPolicy:
             ),
             lever_table=dict(zip(segments, levers, strict=True)),
             messages=tuple(o.message for o in spec.offers),
+            treatments={
+                **{
+                    mid: (k, text)
+                    for k, o in enumerate(spec.offers)
+                    for mid, text in o.messages.items()
+                },
+                **{o.id: (k, None) for k, o in enumerate(spec.offers)},
+            },
         )
 
     @property

@@ -15,6 +15,14 @@ Order of the filters (each vectorised over offers):
 4. the offer's eligibility rule (only for offers still in);
 5. value (margin x levers) > 0 and priority >= ``min_priority``;
 6. the bandit ranks up to ``n`` of the rest (value-aware).
+
+A ``treatment`` (the variant of an offer or message experiment) replaces
+steps 5-6: the treatment's offer is served alone, with propensity 1 (the
+variant, not the bandit, chose it), and with the treatment's message if it
+names one, when it passes filters 1-4 and its value is > 0 (a lever of 0,
+such as a retune's suppression, still holds; ``min_priority`` does not, as
+the campaign manager chose the offer); otherwise nothing is served
+(``blocked="treatment_ineligible"``).
 """
 
 from __future__ import annotations
@@ -73,6 +81,7 @@ def decide_core(
     rng: np.random.Generator,
     request: Mapping[str, Any] | None = None,
     no_contact: str | None = None,
+    treatment: tuple[int, str | None] | None = None,
 ) -> Outcome:
     """Decide for one customer with one policy (see the module doc).
 
@@ -88,6 +97,9 @@ def decide_core(
     rng : the decision's own generator (seeded from the decision id).
     request : checked request context fields (override the profile).
     no_contact : a reason to offer nothing (e.g. ``"global_holdout"``).
+    treatment : ``(arm, template)`` an experiment variant serves
+        (:attr:`CompiledPolicy.treatments`; template ``None``: the offer's
+        own message).
     """
     spec = policy.spec
     prof = rule_profile(row, spec, policy.rule_columns, request)
@@ -114,21 +126,34 @@ def decide_core(
     else:
         p_accept = accept_probability(policy.prior(prof), None, None)
     prio = priority(p_accept, policy.margin, levers)
-    mask &= (values > 0) & (prio >= spec.arbitration.min_priority)
     arms: list[int] = []
     props: list[float] = []
-    if mask.any():
-        if hasattr(bandit, "n_draws"):
-            # Thompson draws come from the bandit's generator: make them the
-            # decision's, so the decision replays exactly.
-            bandit._rng = rng
-        # With value rewards the bandit already learns value: levers only.
-        weights = values if spec.bandit.reward == "conversion" else levers
-        arms, props = choose_ranked(bandit, x, mask, weights, n, rng)
+    templates = policy.messages
+    if treatment is None:
+        mask &= (values > 0) & (prio >= spec.arbitration.min_priority)
+        if mask.any():
+            if hasattr(bandit, "n_draws"):
+                # Thompson draws come from the bandit's generator: make them
+                # the decision's, so the decision replays exactly.
+                bandit._rng = rng
+            # With value rewards the bandit already learns value: levers only.
+            weights = values if spec.bandit.reward == "conversion" else levers
+            arms, props = choose_ranked(bandit, x, mask, weights, n, rng)
+    else:
+        arm, template = treatment
+        served = bool(mask[arm] and values[arm] > 0)
+        mask = np.zeros_like(mask)
+        mask[arm] = served
+        if served:
+            arms, props = [arm], [1.0]
+            if template is not None:
+                templates = (*templates[:arm], template, *templates[arm + 1 :])
+        elif blocked is None:
+            blocked = "treatment_ineligible"
     messages: tuple[str, ...] = ()
     if arms:
         fields = message_fields(prof, spec.template_fields)
-        messages = tuple(render(policy.messages[a], fields) for a in arms)
+        messages = tuple(render(templates[a], fields) for a in arms)
     ids = policy.offer_ids
     return Outcome(
         eligible=tuple(ids[k] for k in np.flatnonzero(mask)),

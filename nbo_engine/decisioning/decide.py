@@ -50,6 +50,7 @@ from nbo_engine.decisioning.assignment import (
     assign_customer,
     assign_experiment,
     in_audience,
+    resolve_treatment,
 )
 from nbo_engine.decisioning.compiled import CompiledPolicy
 from nbo_engine.decisioning.context import check_request_context
@@ -340,6 +341,12 @@ class Decider:
             a.no_contact,
             a.policy,
         )
+        treatment, no_contact = resolve_treatment(policy, a.treatment, no_contact)
+        sh_treatment, sh_no_contact = (
+            resolve_treatment(shadow, a.treatment, a.no_contact)
+            if shadow is not None
+            else (None, None)
+        )
         with self._lock:
             out = decide_core(
                 policy,
@@ -351,6 +358,7 @@ class Decider:
                 rng=decision_rng(decision_id),
                 request=request if policy is live else only_known(policy),
                 no_contact=no_contact,
+                treatment=treatment,
             )
             sh = None
             if shadow is not None and shadow_id is not None:
@@ -363,7 +371,8 @@ class Decider:
                     now=now,
                     rng=decision_rng(shadow_id),
                     request=only_known(shadow) if request else {},
-                    no_contact=no_contact,
+                    no_contact=sh_no_contact,
+                    treatment=sh_treatment,
                 )
         latency = (time.perf_counter() - t0) * 1000.0 if t0 is not None else None
         common = {

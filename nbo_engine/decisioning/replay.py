@@ -18,16 +18,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nbo_engine.decisioning.arbitration import choose_ranked
+from nbo_engine.decisioning.assignment import resolve_treatment
 from nbo_engine.decisioning.core import decide_core
 from nbo_engine.decisioning.decide import (
     assign_experiment,
     decision_rng,
     load_compiled,
 )
-from nbo_engine.errors import UnknownDecisionError
+from nbo_engine.errors import NboError, UnknownDecisionError
 from nbo_engine.experiments import ExperimentSpec, GlobalHoldout
 from nbo_engine.store import Engine, read
 from nbo_engine.store import decisions as store
+from nbo_engine.store import experiments as experiment_store
 
 __all__ = ["Replay", "replay_decision"]
 
@@ -68,6 +70,25 @@ def _logged_no_contact(rec: Mapping[str, Any]) -> str | None:
     if rec.get("variant") is not None and not rec["offers"] and not rec["eligible"]:
         return "experiment_holdout"
     return None
+
+
+def _logged_treatment(
+    engine: Engine, rec: Mapping[str, Any], experiments: Sequence[ExperimentSpec]
+) -> str | None:
+    """The offer or message id the logged variant served (offer and message
+    experiments), from the given experiments or else the stored one."""
+    name, variant = rec.get("experiment"), rec.get("variant")
+    if not name or name == "global_holdout" or variant is None:
+        return None
+    spec: object = next((e for e in experiments if e.name == name), None)
+    if spec is None:
+        try:
+            spec = experiment_store.get_experiment(engine, str(name)).spec
+        except NboError:
+            return None
+    if not isinstance(spec, ExperimentSpec) or spec.kind not in ("offer", "message"):
+        return None
+    return next((v.treatment for v in spec.variants if v.name == variant), None)
 
 
 def replay_decision(
@@ -119,6 +140,9 @@ def replay_decision(
         )
     else:  # the log says who was held out
         no_contact = _logged_no_contact(rec)
+    treatment, no_contact = resolve_treatment(
+        policy, _logged_treatment(engine, rec, experiments), no_contact
+    )
     out = decide_core(
         policy,
         row,
@@ -129,6 +153,7 @@ def replay_decision(
         rng=decision_rng(decision_id),
         request=request,
         no_contact=no_contact,
+        treatment=treatment,
     )
     # From the log alone: logged context, logged eligible set, same values.
     x = np.asarray(rec["context"], dtype=np.float64)
@@ -136,7 +161,9 @@ def replay_decision(
     mask = np.zeros(policy.n_offers, dtype=bool)
     mask[[index[o] for o in rec["eligible"]]] = True
     from_log: tuple[float, ...] = ()
-    if mask.any():
+    if treatment is not None:  # the variant chose, not the bandit
+        from_log = (1.0,) if mask.any() else ()
+    elif mask.any():
         reward = policy.spec.bandit.reward
         weights = out.values if reward == "conversion" else out.values / policy.margin
         rng = decision_rng(decision_id)

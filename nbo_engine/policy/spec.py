@@ -64,6 +64,8 @@ assert CONTACT_CHANNELS == ("web", "mobile", "branch", "call_centre", "email")
 Currency = Literal["GBP", "EUR", "USD"]
 assert CURRENCIES == ("GBP", "EUR", "USD")
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+#: A message id (``msg-savings-rate``): what a message experiment's variant serves.
+MessageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 NonNegInt = Annotated[int, Field(ge=0)]
 Lever = Annotated[float, Field(ge=0.0, le=100.0)]
 
@@ -125,6 +127,11 @@ class Offer(_Frozen):
     channels: tuple[Channel, ...] = Field(min_length=1)
     value: ValueModel
     message: str = Field(min_length=1, max_length=2000)
+    #: Alternative messages by id, served only to the variants of a message
+    #: experiment that name them (the decider renders ``message`` otherwise).
+    messages: dict[MessageId, Annotated[str, Field(min_length=1, max_length=2000)]] = (
+        Field(default_factory=dict)
+    )
     start: dt.date
     end: dt.date | None = None
     eligibility: str = "true"
@@ -525,7 +532,10 @@ def cross_problems(data: dict[str, Any]) -> list[tuple[Loc, str, Any]]:
             )
     seen: dict[str, int] = {}
     offers = data.get("offers")
-    for i, offer in enumerate(offers if isinstance(offers, list | tuple) else []):
+    offer_list = offers if isinstance(offers, list | tuple) else []
+    offer_id_set = {str(_dict(o).get("id")) for o in offer_list}
+    message_ids: set[str] = set()
+    for i, offer in enumerate(offer_list):
         offer = _dict(offer)
         oid = offer.get("id")
         if isinstance(oid, str):
@@ -555,6 +565,22 @@ def cross_problems(data: dict[str, Any]) -> list[tuple[Loc, str, Any]]:
         if isinstance(message, str):
             for msg in check_template(message, set(template_fields)):
                 out.append((("offers", i, "message"), f"template {msg}", message))
+        for mid, text in _dict(offer.get("messages")).items():
+            loc = ("offers", i, "messages", str(mid))
+            if isinstance(text, str):
+                for msg in check_template(text, set(template_fields)):
+                    out.append((loc, f"template {msg}", text))
+            if str(mid) in message_ids or str(mid) in offer_id_set:
+                out.append(
+                    (
+                        loc,
+                        f"message id {mid!r} is used twice (another offer's "
+                        "message or an offer id): a message experiment could not "
+                        "tell which one it serves",
+                        mid,
+                    )
+                )
+            message_ids.add(str(mid))
         for seg in _dict(offer.get("segment_levers")):
             if seg not in segments:
                 out.append(

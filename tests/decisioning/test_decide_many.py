@@ -132,7 +132,7 @@ def test_the_api_batcher_decides_requests_that_arrive_together_in_one_batch(
     ids = customers.take(20)
     holder = DeciderHolder(bank_engine)
     batcher = DecisionBatcher(holder, lambda: NOW, max_batch=16)
-    before = list(DECISION_BATCH.collect())[0].samples
+    before = next(iter(DECISION_BATCH.collect())).samples
 
     def count_of(samples: list) -> float:  # type: ignore[type-arg]
         return next(s.value for s in samples if s.name.endswith("_count"))
@@ -151,7 +151,7 @@ def test_the_api_batcher_decides_requests_that_arrive_together_in_one_batch(
     assert [a.customer_id for a in answers[:20]] == ids  # type: ignore[union-attr]
     assert isinstance(answers[20], UnknownCustomerError)
     # 21 requests queued before the first batch started: batches of 16 and 5
-    after = list(DECISION_BATCH.collect())[0].samples
+    after = next(iter(DECISION_BATCH.collect())).samples
     assert count_of(after) - count_of(before) == 2
     assert _logged(bank_engine, ids) == 20
 

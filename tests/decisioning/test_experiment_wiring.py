@@ -356,3 +356,76 @@ def test_a_running_experiment_that_no_longer_validates_is_left_out(
                 conn.execute(
                     update(table).where(table.c.name == name).values(spec=text)
                 )
+
+
+def test_offer_and_message_treatments_are_served_alone_with_propensity_one(
+    bank_engine: Engine, customers: Customers
+) -> None:
+    """An offer experiment serves its variant's offer (the control arm gets
+    nothing); a message experiment serves the offer of its message id with
+    that message. Each served treatment has propensity 1 and replays."""
+    from nbo_engine.decisioning import replay_decision
+    from nbo_engine.policy import parse_policy, render_message
+
+    ids = customers.take(40)
+    catalog = parse_policy(
+        (ROOT / "policies" / "catalog.yaml").read_text(), filename="catalog.yaml"
+    )
+    savings = next(o for o in catalog.offers if o.id == "savings_boost")
+    message = yaml.safe_dump(
+        {
+            "name": _name("msg"),
+            "kind": "message",
+            "start": "2026-01-01",
+            "layer": {"name": "email", "start": 0, "end": 10000},
+            "variants": [
+                {
+                    "name": "rate",
+                    "weight": 0.5,
+                    "control": True,
+                    "treatment": "msg-savings-rate",
+                },
+                {"name": "goal", "weight": 0.5, "treatment": "msg-savings-goal"},
+            ],
+            "metrics": {"primary": "conversion"},
+        },
+        sort_keys=False,
+    )
+    served = blocked = 0
+    with running(bank_engine, message):
+        d = Decider.load(bank_engine)
+        for cid in ids[:20]:
+            r = d.decide(cid, "web", 3, now=NOW)
+            assert r.variant in ("rate", "goal")
+            if r.offers:
+                served += 1
+                (o,) = r.offers  # alone, whatever n asked for
+                assert (o.offer_id, o.propensity) == ("savings_boost", 1.0)
+                template = savings.messages[f"msg-savings-{r.variant}"]
+                with read(bank_engine) as conn:
+                    row = store.read_profile(
+                        conn, int(d.snapshot_id or 0), cid, NOW, ()
+                    )
+                assert row is not None
+                assert o.message == render_message(template, row)
+            else:
+                blocked += 1
+                rec = store.decision_record(bank_engine, r.decision_id)
+                assert rec is not None
+                assert rec["eligible"] == []
+            assert replay_decision(bank_engine, r.decision_id).matches
+    assert served >= 3  # savings holders are not eligible; most others are
+    with running(bank_engine, offer_experiment(_name("offer"))):
+        d = Decider.load(bank_engine)
+        variants = set()
+        for cid in ids[20:]:
+            r = d.decide(cid, "web", 2, now=NOW)
+            variants.add(r.variant)
+            if r.variant == "control":
+                assert r.offers == ()
+            elif r.offers:
+                assert [(o.offer_id, o.propensity) for o in r.offers] == [
+                    ("cc_cashback", 1.0)
+                ]
+            assert replay_decision(bank_engine, r.decision_id).matches
+        assert variants == {"control", "cashback"}

@@ -210,7 +210,7 @@ def test_minimal_policy_is_valid() -> None:
         (
             "message: hello",
             "message: hello\n    colour: red",
-            "policy.yaml:9 offers[0].colour: unknown field; expected one of id, product, name, channels, value, message, start, end, eligibility, lever, segment_levers, contact",
+            "policy.yaml:9 offers[0].colour: unknown field; expected one of id, product, name, channels, value, message, messages, start, end, eligibility, lever, segment_levers, contact",
         ),
         (
             "message: hello",
@@ -319,7 +319,7 @@ def test_every_problem_is_listed_in_line_order() -> None:
     text = text.replace("bandit:", "offers_extra: 1\nbandit:")
     problems = _problems(text)
     assert problems == [
-        "policy.yaml:4 offers[0].colour: unknown field; expected one of id, product, name, channels, value, message, start, end, eligibility, lever, segment_levers, contact",
+        "policy.yaml:4 offers[0].colour: unknown field; expected one of id, product, name, channels, value, message, messages, start, end, eligibility, lever, segment_levers, contact",
         "policy.yaml:8 offers[0].value.cost: expected number >= 0.0, got -1",
         "policy.yaml:10 offers[0].eligibility: rule line 1, column 1: unknown field 'agee' (did you mean 'age'?)",
         "policy.yaml:12 offers_extra: unknown field; expected one of version, name, description, segments, segment_rules, profile_fields, template_fields, offers, contact, arbitration, bandit",
@@ -409,3 +409,19 @@ def test_billion_laughs_is_cheap() -> None:
     problems = _problems("\n".join(lines) + "\n")
     assert time.perf_counter() - start < 2.0
     assert any(p.startswith("policy.yaml:1 a0: unknown field") for p in problems)
+
+
+def test_alternative_messages_are_checked_like_the_message() -> None:
+    ok = MINIMAL.replace(
+        "    message: hello\n",
+        "    message: hello\n    messages:\n      msg-a: 'Hi {{ first_name }}'\n",
+    )
+    assert parse_policy(ok).offers[0].messages == {"msg-a": "Hi {{ first_name }}"}
+    bad_template = ok.replace("{{ first_name }}", "{{ first_name.__class__ }}")
+    (problem,) = _problems(bad_template)
+    assert problem.startswith("policy.yaml:10 offers[0].messages.msg-a: template")
+    clash = ok.replace("msg-a:", "a:")  # the offer's own id
+    (problem,) = _problems(clash)
+    assert "message id 'a' is used twice" in problem
+    bad_id = ok.replace("msg-a:", "Msg A:")
+    assert any("offers[0].messages" in p for p in _problems(bad_id))
