@@ -84,6 +84,8 @@ class CompiledPolicy:
     #: What an offer or message experiment's treatment serves: offer id ->
     #: (arm, None: its message); message id -> (arm, that message's template).
     treatments: dict[str, tuple[int, str | None]]
+    #: Offer id -> product (real-time ``held_<product>`` after an accept).
+    products: dict[str, str]
 
     @classmethod
     def build(
@@ -142,6 +144,7 @@ class CompiledPolicy:
             ),
             lever_table=dict(zip(segments, levers, strict=True)),
             messages=tuple(o.message for o in spec.offers),
+            products={o.id: o.product for o in spec.offers},
             treatments={
                 **{
                     mid: (k, text)

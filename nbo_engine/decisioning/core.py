@@ -2,7 +2,9 @@
 
 No database, clock or global random state: the caller reads the profile and
 the contact history, passes ``now`` and the decision's own generator, and logs
-the :class:`Outcome`. The same function replays a logged decision.
+the :class:`Outcome`. The same function replays a logged decision. The
+profile gets its real-time fields from the history's offer events first
+(:mod:`nbo_engine.decisioning.realtime`).
 
 Order of the filters (each vectorised over offers):
 
@@ -43,6 +45,7 @@ from nbo_engine.decisioning.arbitration import (
 from nbo_engine.decisioning.compiled import CompiledPolicy
 from nbo_engine.decisioning.contact import blocked_reason, offer_contact_mask
 from nbo_engine.decisioning.context import rule_profile
+from nbo_engine.decisioning.realtime import realtime_fields
 from nbo_engine.decisioning.render import message_fields, render
 from nbo_engine.store.decisions import ContactHistory
 
@@ -102,7 +105,8 @@ def decide_core(
         own message).
     """
     spec = policy.spec
-    prof = rule_profile(row, spec, policy.rule_columns, request)
+    live_row = {**row, **realtime_fields(history, policy.products)}
+    prof = rule_profile(live_row, spec, policy.rule_columns, request)
     x = policy.context.vector(prof, channel)
     blocked = no_contact or blocked_reason(spec, prof, channel, now)
     today = (now.astimezone(dt.UTC) if now.tzinfo else now).date().toordinal()

@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from nbo_engine.ingest.schemas import PRODUCTS
 from nbo_engine.policy.rules.schema import FieldSpec, RuleSchema
 
-__all__ = ["DEFAULT_EVENTS", "DEFAULT_FIELDS", "LIFE_STAGES", "default_rule_schema"]
+__all__ = [
+    "DEFAULT_EVENTS",
+    "DEFAULT_FIELDS",
+    "LIFE_STAGES",
+    "REALTIME_FIELDS",
+    "default_rule_schema",
+]
 
 LIFE_STAGES: tuple[str, ...] = (
     "student",
@@ -23,6 +29,21 @@ LIFE_STAGES: tuple[str, ...] = (
     "established",
     "pre_retiree",
     "retiree",
+)
+
+#: Real-time fields, from the offer events in the contact history
+#: (``nbo_engine.decisioning.realtime`` computes them).
+REALTIME_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("rt_impressions_7", "number", description="Offer impressions, 7 days"),
+    FieldSpec("rt_clicks_7", "number", description="Offer clicks, 7 days"),
+    FieldSpec(
+        "rt_accepts_30", "number", description="Offers accepted or converted, 30 days"
+    ),
+    FieldSpec("rt_declines_30", "number", description="Offers declined, 30 days"),
+    FieldSpec("rt_days_since_click", "number", description="Days since an offer click"),
+    FieldSpec(
+        "rt_days_since_accept", "number", description="Days since an offer accept"
+    ),
 )
 
 DEFAULT_FIELDS: tuple[FieldSpec, ...] = (
@@ -49,6 +70,7 @@ DEFAULT_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("first_name", "string", description="Given name (messages)"),
     FieldSpec("last_name", "string", description="Family name (messages)"),
     FieldSpec("city", "string", description="Town or city (messages)"),
+    *REALTIME_FIELDS,
 )
 
 #: ``days_since(event)`` -> the profile column with the days since it.
@@ -58,6 +80,9 @@ DEFAULT_EVENTS: Mapping[str, str] = {
     "last_contact": "cmp_days_since_contact",
     "last_purchase": "rfm_recency_days",
     "last_account_open": "days_since_open",
+    # the real-time fields (nbo_engine.decisioning.realtime), from offer events
+    "last_offer_click": "rt_days_since_click",
+    "last_offer_accept": "rt_days_since_accept",
 }
 
 

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from nbo_engine.api.batching import DecisionBatcher, EventBatcher
@@ -24,9 +25,15 @@ from nbo_engine.errors import (
     UnknownDecisionError,
 )
 from nbo_engine.store import Engine, read
-from nbo_engine.store.events import EventBatchResult, EventIn, count_events
+from nbo_engine.store import decisions as store
+from nbo_engine.store.events import (
+    EventBatchResult,
+    EventIn,
+    count_events,
+    record_events,
+)
 from nbo_engine.store.tables import metadata
-from tests.scored_bank import NOW_ISO, Customers
+from tests.scored_bank import NOW_ISO, Customers, catalog_with, serving
 
 NOW = dt.datetime.fromisoformat(NOW_ISO)
 DECISIONS = metadata.tables["decisions"]
@@ -211,3 +218,59 @@ def test_the_event_batcher_answers_each_request_as_if_stored_alone(
     assert count_events(bank_engine, decision_id=a.decision_id) == 2
     assert count_events(bank_engine, decision_id=b.decision_id) == 2
     assert count_events(bank_engine, decision_id="NO-SUCH-DECISION") == 0
+
+
+def test_events_update_the_profile_the_next_decision_reads(
+    bank_engine: Engine, customers: Customers
+) -> None:
+    """An accept makes the product held at once (no second savings offer
+    before the next ingest), and a click moves the customer into a segment
+    whose rule reads the real-time fields (dynamic reassignment)."""
+    data = yaml.safe_load(catalog_with(name="realtime_test", plain_offers=True))
+    data["contact"] = {"per_channel": {}, "all_channels": {}}
+    data["segment_rules"] = {
+        "dormant_light": "rt_clicks_7 >= 1",  # first: the first rule that holds wins
+        **data["segment_rules"],
+    }
+    savings = next(o for o in data["offers"] if o["id"] == "savings_boost")
+    data["offers"].append(
+        {
+            **savings,
+            "id": "engaged_only",
+            "product": "insurance",
+            "messages": {},
+            "eligibility": 'in_segment("dormant_light")',
+        }
+    )
+    with serving(bank_engine, yaml.safe_dump(data, sort_keys=False)):
+        decider = Decider.load(bank_engine, seed=16)
+        for cid in customers.take(40):
+            first = decider.decide(cid, "web", 3, now=NOW)
+            if "savings_boost" in [o.offer_id for o in first.offers]:
+                break
+        else:
+            pytest.skip("savings_boost served to none of 40 customers")
+        before = store.decision_record(bank_engine, first.decision_id)
+        assert before is not None
+        assert "engaged_only" not in before["eligible"]
+        t = NOW.replace(tzinfo=None)
+        record_events(
+            bank_engine,
+            [
+                EventIn(
+                    f"{first.decision_id}-{kind}",
+                    first.decision_id,
+                    "savings_boost",
+                    kind,
+                    t + dt.timedelta(minutes=m),
+                )
+                for kind, m in (("click", 1), ("accept", 2))
+            ],
+            received_at=NOW,
+        )
+        later = decider.decide(cid, "web", 3, now=NOW + dt.timedelta(minutes=5))
+        after = store.decision_record(bank_engine, later.decision_id)
+        assert after is not None
+        assert "savings_boost" not in after["eligible"]  # holds savings now
+        assert "engaged_only" in after["eligible"]  # segment dormant_light now
+        assert replay_decision(bank_engine, later.decision_id).matches
