@@ -367,7 +367,7 @@ def test_offer_and_message_treatments_are_served_alone_with_propensity_one(
     from nbo_engine.decisioning import replay_decision
     from nbo_engine.policy import parse_policy, render_message
 
-    ids = customers.take(40)
+    ids = customers.take(16)
     catalog = parse_policy(
         (ROOT / "policies" / "catalog.yaml").read_text(), filename="catalog.yaml"
     )
@@ -394,7 +394,7 @@ def test_offer_and_message_treatments_are_served_alone_with_propensity_one(
     served = blocked = 0
     with running(bank_engine, message):
         d = Decider.load(bank_engine)
-        for cid in ids[:20]:
+        for cid in ids:
             r = d.decide(cid, "web", 3, now=NOW)
             assert r.variant in ("rate", "goal")
             if r.offers:
@@ -414,11 +414,11 @@ def test_offer_and_message_treatments_are_served_alone_with_propensity_one(
                 assert rec is not None
                 assert rec["eligible"] == []
             assert replay_decision(bank_engine, r.decision_id).matches
-    assert served >= 3  # savings holders are not eligible; most others are
+    assert served >= 2  # savings holders are not eligible; most others are
     with running(bank_engine, offer_experiment(_name("offer"))):
         d = Decider.load(bank_engine)
         variants = set()
-        for cid in ids[20:]:
+        for cid in customers.take(12):
             r = d.decide(cid, "web", 2, now=NOW)
             variants.add(r.variant)
             if r.variant == "control":
