@@ -128,18 +128,22 @@ def rule_profile(
     spec: PolicySpec,
     columns: tuple[str, ...],
     request: Mapping[str, Any] | None = None,
+    realtime: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The profile rules, messages and the context vector read.
 
-    ``row`` is the stored profile; ``columns`` the fields the policy's rules
-    read (absent ones become missing, i.e. ``None``); ``request`` the checked
-    request context, which overrides. ``segment`` is the policy's
-    ``segment_rules`` verdict on that profile, else :func:`resolve_segment`
-    (a request may set it outright).
+    ``row`` is the stored profile; ``realtime`` its real-time fields
+    (:mod:`nbo_engine.decisioning.realtime`), which update it; ``columns``
+    the fields the policy's rules read (absent ones become missing, i.e.
+    ``None``); ``request`` the checked request context, which overrides.
+    ``segment`` is the policy's ``segment_rules`` verdict on that profile,
+    else :func:`resolve_segment` (a request may set it outright).
     """
     out = dict(row)
+    if realtime:
+        out.update(realtime)
     for name, col in ALIASES.items():
-        out[name] = row.get(col)
+        out[name] = out.get(col)
     for c in columns:
         out.setdefault(c, None)
     if request:

@@ -105,8 +105,13 @@ def decide_core(
         own message).
     """
     spec = policy.spec
-    live_row = {**row, **realtime_fields(history, policy.products)}
-    prof = rule_profile(live_row, spec, policy.rule_columns, request)
+    prof = rule_profile(
+        row,
+        spec,
+        policy.rule_columns,
+        request,
+        realtime=realtime_fields(history, policy.products),
+    )
     x = policy.context.vector(prof, channel)
     blocked = no_contact or blocked_reason(spec, prof, channel, now)
     today = (now.astimezone(dt.UTC) if now.tzinfo else now).date().toordinal()

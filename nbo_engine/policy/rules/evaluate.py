@@ -379,6 +379,20 @@ def _compile_operand(node: Operand, schema: RuleSchema) -> _Op:
     return lambda p: _scalar_value(p[col], kind)
 
 
+def _fold(parts: list[_Tri], decisive: bool) -> _Tri:
+    def fold(p: Mapping[str, Any]) -> bool | None:
+        unknown = False
+        for f in parts:
+            v = f(p)
+            if v is decisive:
+                return decisive
+            if v is None:
+                unknown = True
+        return None if unknown else not decisive
+
+    return fold
+
+
 def _compile_tri(node: Expr, schema: RuleSchema) -> _Tri:
     if isinstance(node, Not):
         inner = _compile_tri(node.operand, schema)
@@ -388,34 +402,12 @@ def _compile_tri(node: Expr, schema: RuleSchema) -> _Tri:
             return None if v is None else not v
 
         return negate
-    if isinstance(node, And):
-        parts = [_compile_tri(o, schema) for o in node.operands]
-
-        def all_of(p: Mapping[str, Any]) -> bool | None:
-            unknown = False
-            for f in parts:
-                v = f(p)
-                if v is False:
-                    return False
-                if v is None:
-                    unknown = True
-            return None if unknown else True
-
-        return all_of
-    if isinstance(node, Or):
-        parts = [_compile_tri(o, schema) for o in node.operands]
-
-        def any_of(p: Mapping[str, Any]) -> bool | None:
-            unknown = False
-            for f in parts:
-                v = f(p)
-                if v is True:
-                    return True
-                if v is None:
-                    unknown = True
-            return None if unknown else False
-
-        return any_of
+    if isinstance(node, And | Or):
+        # Kleene: one decisive value (False for and, True for or) settles it;
+        # else any unknown makes it unknown
+        return _fold(
+            [_compile_tri(o, schema) for o in node.operands], isinstance(node, Or)
+        )
     if isinstance(node, IsNull):
         operand, negated = _compile_operand(node.operand, schema), node.negated
         return lambda p: (operand(p) is None) != negated
