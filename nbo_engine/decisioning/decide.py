@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import random
 import threading
 import time
@@ -42,8 +41,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from nbo_engine.decisioning.assignment import (
     Assignment,
@@ -54,7 +51,7 @@ from nbo_engine.decisioning.assignment import (
 )
 from nbo_engine.decisioning.compiled import CompiledPolicy
 from nbo_engine.decisioning.context import check_request_context
-from nbo_engine.decisioning.core import Outcome, decide_core
+from nbo_engine.decisioning.core import decide_core
 from nbo_engine.decisioning.loading import (
     LoadedExperiments,
     LoadedPolicies,
@@ -63,6 +60,16 @@ from nbo_engine.decisioning.loading import (
     load_compiled,
     load_experiments,
     load_policies,
+)
+from nbo_engine.decisioning.records import (
+    DecisionRequest,
+    DecisionResult,
+    OfferChoice,
+    Served,
+    choices_of,
+    decision_rng,
+    decision_row,
+    offer_rows,
 )
 from nbo_engine.errors import DecisionInputError, UnknownCustomerError
 from nbo_engine.experiments import ExperimentSpec, GlobalHoldout
@@ -85,50 +92,6 @@ __all__ = [
 ]
 
 MAX_CUSTOMER_ID = 64
-
-
-@dataclass(frozen=True)
-class OfferChoice:
-    """One offer served, at its rank (1 = first shown).
-
-    ``propensity`` is the probability the policy chose it at this rank given
-    the offers above it; ``p_accept`` the estimated acceptance probability;
-    ``value`` margin x levers (currency); ``priority`` p_accept x value.
-    """
-
-    offer_id: str
-    product: str
-    rank: int
-    propensity: float
-    p_accept: float
-    value: float
-    priority: float
-    message: str
-
-
-@dataclass(frozen=True)
-class DecisionResult:
-    """The answer to a channel (shadow decisions are logged, never here)."""
-
-    decision_id: str
-    customer_id: str
-    channel: str
-    policy_version_id: int
-    policy_name: str
-    experiment: str | None
-    variant: str | None
-    offers: tuple[OfferChoice, ...]
-    shadow_decision_id: str | None
-    latency_ms: float
-    #: Why no offer was served, when none was (``experiment_holdout``,
-    #: ``no_consent``, a contact cap...): never sent to the channel.
-    blocked: str | None = None
-
-
-def decision_rng(decision_id: str) -> np.random.Generator:
-    """The decision's own generator, seeded from its id (replays draw the
-    same numbers)."""
-    return np.random.default_rng(int(decision_id, 16))
 
 
 def _check_inputs(
@@ -323,7 +286,7 @@ class Decider:
         decision_id: str,
         shadow_id: str | None,
         t0: float | None,
-    ) -> tuple[_Served, store.DecisionRows]:
+    ) -> tuple[Served, store.DecisionRows]:
         """One customer's decision (and shadow decision) and its log rows,
         from their profile row and contact history: what :meth:`decide` and
         :func:`~nbo_engine.decisioning.batch.decide_batch` both run."""
@@ -386,14 +349,15 @@ class Decider:
             "n_requested": n,
             "latency_ms": latency,
         }
-        decisions = [_decision_row(decision_id, policy, out, common, "live", None)]
-        offers = _offer_rows(decision_id, policy, out)
+        choices = choices_of(policy, out)
+        decisions = [decision_row(decision_id, policy, out, common, "live", None)]
+        offers = offer_rows(decision_id, choices)
         if sh is not None and shadow is not None and shadow_id is not None:
             decisions.append(
-                _decision_row(shadow_id, shadow, sh, common, "shadow", decision_id)
+                decision_row(shadow_id, shadow, sh, common, "shadow", decision_id)
             )
-            offers += _offer_rows(shadow_id, shadow, sh)
-        return _Served(out, policy, experiment, variant), store.DecisionRows(
+            offers += offer_rows(shadow_id, choices_of(shadow, sh))
+        return Served(out, policy, experiment, variant, choices), store.DecisionRows(
             decisions, offers
         )
 
@@ -546,7 +510,7 @@ class Decider:
         assert snapshot_id is not None  # _prepare refused the requests otherwise
         ts = naive_utc(now)
         ids = [p.customer_id for _, p in items]
-        served: list[tuple[int, _Prepared, _Served]] = []
+        served: list[tuple[int, _Prepared, Served]] = []
         try:
             with write(self.engine) as conn:
                 store.lock_customers(conn, ids)
@@ -605,23 +569,6 @@ class Decider:
 
 
 @dataclass(frozen=True)
-class DecisionRequest:
-    """One channel request for :meth:`Decider.decide_many`.
-
-    ``received`` is ``time.perf_counter()`` when the request arrived: the
-    logged latency is measured from it (default: when ``decide_many``
-    starts), so a micro-batcher's queueing time is counted.
-    """
-
-    customer_id: str
-    channel: str
-    n: int = 1
-    request_id: str | None = None
-    context: Mapping[str, float | str | bool | None] | None = None
-    received: float | None = None
-
-
-@dataclass(frozen=True)
 class _Prepared:
     customer_id: str
     channel: str
@@ -636,78 +583,17 @@ class _Prepared:
 _NO_HISTORY = store.ContactHistory.empty()
 
 
-def _result(p: _Prepared, served: _Served) -> DecisionResult:
-    out, policy = served.outcome, served.policy
-    spec_offers = policy.spec.offers
-    choices = tuple(
-        OfferChoice(
-            offer_id=policy.offer_ids[a],
-            product=spec_offers[a].product,
-            rank=r + 1,
-            propensity=prop,
-            p_accept=float(out.p_accept[a]),
-            value=float(out.values[a]),
-            priority=float(out.priorities[a]),
-            message=out.messages[r],
-        )
-        for r, (a, prop) in enumerate(zip(out.arms, out.propensities, strict=True))
-    )
+def _result(p: _Prepared, served: Served) -> DecisionResult:
     return DecisionResult(
         decision_id=p.decision_id,
         customer_id=p.customer_id,
         channel=p.channel,
-        policy_version_id=policy.version_id,
-        policy_name=policy.name,
+        policy_version_id=served.policy.version_id,
+        policy_name=served.policy.name,
         experiment=served.experiment,
         variant=served.variant,
-        offers=choices,
+        offers=served.offers,
         shadow_decision_id=p.shadow_id,
         latency_ms=(time.perf_counter() - p.received) * 1000.0,
-        blocked=out.blocked,
+        blocked=served.outcome.blocked,
     )
-
-
-@dataclass(frozen=True)
-class _Served:
-    outcome: Outcome
-    policy: CompiledPolicy
-    experiment: str | None
-    variant: str | None
-
-
-def _decision_row(
-    decision_id: str,
-    policy: CompiledPolicy,
-    out: Outcome,
-    common: Mapping[str, Any],
-    mode: str,
-    shadow_of: str | None,
-) -> dict[str, Any]:
-    return {
-        **common,
-        "decision_id": decision_id,
-        "mode": mode,
-        "shadow_of": shadow_of,
-        "policy_version_id": policy.version_id,
-        "bandit_state_id": policy.bandit_state_id,
-        "eligible": json.dumps(list(out.eligible)),
-        "context": json.dumps(out.x.tolist()),
-    }
-
-
-def _offer_rows(
-    decision_id: str, policy: CompiledPolicy, out: Outcome
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "decision_id": decision_id,
-            "rank": r + 1,
-            "offer_id": policy.offer_ids[a],
-            "propensity": p,
-            "p_accept": float(out.p_accept[a]),
-            "value": float(out.values[a]),
-            "priority": float(out.priorities[a]),
-            "message": out.messages[r],
-        }
-        for r, (a, p) in enumerate(zip(out.arms, out.propensities, strict=True))
-    ]
