@@ -9,7 +9,7 @@ most ``attribution_days`` and not past the window's end; they are the input
 tables' outcomes (the frame of
 :func:`nbo_engine.store.proposals.customer_outcomes`, or one supplied by the
 caller): ``product_open`` (a product taken up), ``complaint`` and ``churn``.
-Value follows the retune's convention (``nbo_engine/jobs/retune.py``), so the
+Value follows the retune's convention (``nbo_engine/jobs/evidence.py``), so the
 report and the policy changes speak of the same number: take-up valued at the
 product's margin, minus the cost of the offers made, minus ``clv_12m`` when
 the customer churned.
